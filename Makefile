@@ -1,0 +1,46 @@
+# Tresor. On a fresh Debian 12 (as root, or as a user with sudo):
+#   make run    install build dependencies, build, create ./var on first run, serve
+#   make test   install build dependencies, build, run every test (unit + integration)
+SHELL := /bin/bash
+BUILD_DIR := build
+VAR_DIR := var
+TRESOR := ./$(BUILD_DIR)/app/tresor
+PACKAGES := build-essential cmake pkg-config libdcmtk-dev dcmtk libssl-dev libsqlite3-dev \
+	nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev libsodium-dev \
+	libgtest-dev libgmock-dev python3 python3-pydicom openssl orthanc zlib1g-dev
+
+.PHONY: all deps build run test clean
+
+all: build
+
+# Installs only when something is missing (apt-get via sudo unless root).
+deps:
+	@missing=""; \
+	for p in $(PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi; \
+	  $$sudo apt-get update && \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	fi
+
+build:
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release
+	cmake --build $(BUILD_DIR) -j$$(nproc)
+
+run:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory build
+	@if [ ! -f $(VAR_DIR)/tresor.toml ]; then $(TRESOR) init --var $(VAR_DIR); fi
+	$(TRESOR) serve --var $(VAR_DIR)
+
+test:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory build
+	ctest --test-dir $(BUILD_DIR) --output-on-failure -j2
+
+# Removes build output only; the instance directory ./var holds data and is kept.
+clean:
+	rm -rf $(BUILD_DIR)

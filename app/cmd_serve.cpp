@@ -1,0 +1,99 @@
+// `tresor serve`: exposure check, crash recovery, then DIMSE until SIGINT/SIGTERM.
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstring>
+#include <iostream>
+
+#include "commands.h"
+#include "instance.h"
+#include "core/log.h"
+#include "dicom/inspect.h"
+#include "net/dimse_server.h"
+#include "security/jwt.h"
+#include "security/policy.h"
+#include "security/rate_limit.h"
+
+namespace tresor::app {
+
+int cmd_serve(const Global& global) {
+  // Block the stop signals before any thread exists: every thread inherits
+  // the mask, so only the sigwait() below ever sees them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  if (int rc = pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr); rc != 0) {
+    print_error(std::string("cannot block signals: ") + std::strerror(rc));
+    return kExitFailed;
+  }
+
+  auto opened = Instance::open(global.var);
+  if (!opened) {
+    print_error(opened.error().message);
+    return kExitFailed;
+  }
+  Instance& inst = **opened;
+  const config::Config& config = inst.config();
+
+  // Process-wide library state, once, while this is the only thread.
+  dicom::init_globals();
+  net::init_network_globals(config);
+
+  if (auto findings = all_findings(inst); !findings.empty()) {
+    print_findings(std::cerr, findings);
+    print_error("refusing to start: " + std::to_string(findings.size()) + " finding(s); fix them and run again");
+    return kExitFailed;
+  }
+
+  if (auto recovered = inst.ingest().recover(); !recovered) {
+    print_error("crash recovery failed: " + recovered.error().message);
+    return kExitFailed;
+  }
+
+  std::unique_ptr<security::JwtVerifier> jwt;
+  if (!config.oidc.issuer.empty()) {
+    auto verifier = security::JwtVerifier::from_jwks_file(config.oidc.jwks_file, config.oidc.issuer,
+                                                          config.oidc.audience, config.oidc.algorithms);
+    if (!verifier) {
+      print_error(config.oidc.jwks_file.string() + ": " + verifier.error().message);
+      return kExitFailed;
+    }
+    jwt = std::move(*verifier);
+  }
+  security::FailureTracker failures(config.brute_force.max_failures,
+                                    std::chrono::seconds(config.brute_force.window_s),
+                                    std::chrono::seconds(config.brute_force.block_s));
+  security::AssociationPolicy policy(config, inst.accounts(), jwt.get(), failures, inst.clock());
+  net::DimseDeps deps{inst.ingest(),     inst.query(), inst.retrieve(), inst.commitment(),
+                      policy,            inst.accounts(), inst.audit()};
+  std::unique_ptr<net::DimseServer> server = net::make_dimse_server(config, deps);
+
+  if (config.dimse.plaintext_enabled)
+    log::warn("the plaintext DIMSE listener is enabled on {}:{}: traffic there is not encrypted; only peers "
+              "registered with --plaintext, from their pinned hosts, are served",
+              config.dimse.plaintext_bind, config.dimse.plaintext_port);
+  if (auto started = server->start(); !started) {
+    print_error("cannot start the DIMSE server: " + started.error().message);
+    return kExitFailed;
+  }
+  inst.record_admin("serve start", config.dimse.ae_title, audit::Outcome::success);
+  if (config.dimse.tls_port != 0)
+    std::cout << "listening dimse-tls " << config.dimse.tls_bind << ':' << config.dimse.tls_port << '\n';
+  if (config.dimse.plaintext_enabled)
+    std::cout << "listening dimse-plaintext " << config.dimse.plaintext_bind << ':' << config.dimse.plaintext_port
+              << '\n';
+  std::cout.flush();
+  log::info("serving as AE title {}", config.dimse.ae_title);
+
+  int signal_number = 0;
+  while (sigwait(&stop_signals, &signal_number) != 0) {
+  }
+  log::info("received {}, stopping", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+  server->stop();
+  inst.record_admin("serve stop", config.dimse.ae_title, audit::Outcome::success);
+  log::info("stopped");
+  return kExitOk;
+}
+
+} // namespace tresor::app

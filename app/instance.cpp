@@ -1,0 +1,112 @@
+#include "instance.h"
+
+#include <arpa/inet.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "core/log.h"
+
+namespace tresor::app {
+namespace fs = std::filesystem;
+
+Result<std::unique_ptr<Instance>> Instance::open(const fs::path& var_dir) {
+  auto config = config::load(var_dir / "tresor.toml");
+  if (!config) return std::unexpected(config.error());
+  return open(std::move(*config));
+}
+
+Result<std::unique_ptr<Instance>> Instance::open(config::Config config) {
+  log::init(config.log_level);
+  std::unique_ptr<Instance> self(new Instance(std::move(config)));
+  const config::Config& c = self->config_;
+
+  std::error_code ec;
+  fs::create_directories(c.var_dir, ec);
+  if (ec) return fail(Errc::io_error, "cannot create " + c.var_dir.string() + ": " + ec.message());
+
+  auto index = index::open_sqlite(c.index_file());
+  if (!index) return fail(index.error().code, c.index_file().string() + ": " + index.error().message);
+  self->index_ = std::move(*index);
+
+  auto store = store::open_fs_store(c.store_dir());
+  if (!store) return fail(store.error().code, c.store_dir().string() + ": " + store.error().message);
+  self->store_ = std::move(*store);
+
+  fs::create_directories(c.audit_file().parent_path(), ec);
+  ::chmod(c.audit_file().parent_path().c_str(), 0700);
+  auto audit = audit::open_jsonl_log(c.audit_file(), self->clock_);
+  if (!audit) return fail(audit.error().code, c.audit_file().string() + ": " + audit.error().message);
+  self->audit_ = std::move(*audit);
+
+  dicom::Limits limits{c.dimse.max_object_bytes, c.dimse.max_sequence_depth};
+  self->ingest_ = std::make_unique<services::IngestService>(*self->store_, *self->index_, *self->audit_, limits);
+  self->query_ = std::make_unique<services::QueryService>(*self->index_, *self->audit_, c.dimse.find_cap);
+  self->retrieve_ = std::make_unique<services::RetrieveService>(*self->index_, *self->store_, *self->audit_);
+  self->commitment_ = std::make_unique<services::CommitmentService>(*self->index_, *self->audit_);
+  return self;
+}
+
+void Instance::record_admin(std::string_view action, std::string_view subject, audit::Outcome outcome,
+                            std::vector<std::pair<std::string, std::string>> details) {
+  audit::Event event;
+  event.type = audit::Type::admin;
+  event.outcome = outcome;
+  event.actor = "system";
+  event.user = local_user();
+  event.source = "local";
+  event.reason = action;
+  if (!subject.empty()) event.reason.append(" ").append(subject);
+  event.details = std::move(details);
+  event.details.insert(event.details.begin(), {"action", std::string(action)});
+  audit_->record(event);
+}
+
+void print_error(std::string_view message) {
+  std::cerr << "tresor: " << message << '\n';
+  std::cerr.flush();
+}
+
+std::string local_user() {
+  long size = ::sysconf(_SC_GETPW_R_SIZE_MAX);
+  std::vector<char> buf(size > 0 ? static_cast<std::size_t>(size) : 16384);
+  passwd pw{};
+  passwd* result = nullptr;
+  if (::getpwuid_r(::geteuid(), &pw, buf.data(), buf.size(), &result) == 0 && result != nullptr &&
+      result->pw_name != nullptr)
+    return result->pw_name;
+  return "uid:" + std::to_string(::geteuid());
+}
+
+Principal system_principal(std::string name) {
+  Principal p;
+  p.kind = Principal::Kind::system;
+  p.name = std::move(name);
+  p.user = local_user();
+  p.operations = {Operation::echo, Operation::store, Operation::find,
+                  Operation::get,  Operation::move,  Operation::commit};
+  p.unlimited_find = true;
+  return p;
+}
+
+void print_findings(std::ostream& out, const std::vector<config::Finding>& findings) {
+  for (const config::Finding& f : findings) out << "FINDING: " << f.what << "\n  fix: " << f.fix << '\n';
+  out.flush();
+}
+
+bool is_ipv4(const std::string& text) {
+  in_addr addr{};
+  return ::inet_pton(AF_INET, text.c_str(), &addr) == 1;
+}
+
+bool is_valid_peer_ae(std::string_view ae) {
+  if (ae.empty() || ae.size() > 16 || ae.front() == ' ' || ae.back() == ' ') return false;
+  for (char ch : ae)
+    if (ch < 0x20 || ch > 0x7e || ch == '\\') return false;
+  return true;
+}
+
+} // namespace tresor::app

@@ -1,0 +1,85 @@
+// The composition root: one opened instance directory (config, index, store,
+// audit, services). Every verb except `init` starts by opening one; `serve`
+// additionally builds the network parts (see cmd_serve.cpp).
+#pragma once
+#include <filesystem>
+#include <iosfwd>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "audit/audit.h"
+#include "config/config.h"
+#include "core/accounts.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "index/index.h"
+#include "services/services.h"
+#include "store/blob_store.h"
+
+namespace tresor::app {
+
+class Instance {
+public:
+  // Loads var_dir/tresor.toml, configures logging, opens the index (creating
+  // its schema), the blob store and the audit log.
+  static Result<std::unique_ptr<Instance>> open(const std::filesystem::path& var_dir);
+  // Same, from an already loaded configuration (used by `init`).
+  static Result<std::unique_ptr<Instance>> open(config::Config config);
+
+  const config::Config& config() const { return config_; }
+  const Clock& clock() const { return clock_; }
+  index::SqliteIndex& index() { return *index_; }
+  AccountRepository& accounts() { return *index_; }
+  store::BlobStore& store() { return *store_; }
+  audit::AuditSink& audit() { return *audit_; }
+  services::IngestService& ingest() { return *ingest_; }
+  services::QueryService& query() { return *query_; }
+  services::RetrieveService& retrieve() { return *retrieve_; }
+  services::CommitmentService& commitment() { return *commitment_; }
+
+  // Records an administrative change (type admin, actor "system", user = the
+  // local OS user). `action` is e.g. "peer add"; `subject` the peer/user/cert.
+  void record_admin(std::string_view action, std::string_view subject, audit::Outcome outcome,
+                    std::vector<std::pair<std::string, std::string>> details = {});
+
+private:
+  explicit Instance(config::Config config) : config_(std::move(config)) {}
+
+  config::Config config_;
+  SystemClock clock_;
+  std::unique_ptr<index::SqliteIndex> index_;
+  std::unique_ptr<store::BlobStore> store_;
+  std::unique_ptr<audit::AuditSink> audit_;
+  // Declared after what they reference, so they are destroyed first.
+  std::unique_ptr<services::IngestService> ingest_;
+  std::unique_ptr<services::QueryService> query_;
+  std::unique_ptr<services::RetrieveService> retrieve_;
+  std::unique_ptr<services::CommitmentService> commitment_;
+};
+
+// "tresor: <message>" on stderr.
+void print_error(std::string_view message);
+
+// The local OS account running this command ("unknown" if it has no name).
+std::string local_user();
+
+// The principal for local administrative work (CLI, import): kind system,
+// every operation, no result cap.
+Principal system_principal(std::string name);
+
+// The exposure check plus the well-known-password check that only app/ can
+// do (it needs security::verify_password). Shared by `serve` and `check`.
+std::vector<config::Finding> all_findings(Instance& instance);
+// "FINDING: <what>\n  fix: <fix>" per finding.
+void print_findings(std::ostream& out, const std::vector<config::Finding>& findings);
+
+// Validation of command-line values.
+bool is_ipv4(const std::string& text);
+// Peer AE titles: 1..16 printable ASCII chars, no backslash, no leading or
+// trailing space (a modality's AE title is not ours to choose).
+bool is_valid_peer_ae(std::string_view ae);
+
+} // namespace tresor::app

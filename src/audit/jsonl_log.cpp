@@ -1,0 +1,107 @@
+// Append-only JSON-lines audit log. One write(2) per event on an O_APPEND
+// descriptor, so concurrent events never interleave and a crash leaves at most
+// a torn last line.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "audit/audit.h"
+#include "core/log.h"
+
+namespace tresor::audit {
+
+const char* to_string(Type t) noexcept {
+  switch (t) {
+    case Type::association: return "association";
+    case Type::store: return "store";
+    case Type::query: return "query";
+    case Type::retrieve: return "retrieve";
+    case Type::move: return "move";
+    case Type::commitment: return "commitment";
+    case Type::quarantine: return "quarantine";
+    case Type::security_alert: return "security_alert";
+    case Type::admin: return "admin";
+  }
+  return "unknown";
+}
+
+const char* to_string(Outcome o) noexcept {
+  switch (o) {
+    case Outcome::success: return "success";
+    case Outcome::failure: return "failure";
+    case Outcome::denied: return "denied";
+  }
+  return "failure";
+}
+
+namespace {
+
+class JsonlLog final : public AuditSink {
+public:
+  JsonlLog(int fd, const Clock& clock) : fd_(fd), clock_(clock) {}
+  ~JsonlLog() override { ::close(fd_); }
+
+  void record(const Event& e) noexcept override {
+    try {
+      nlohmann::ordered_json j;
+      j["time"] = to_rfc3339(clock_.now());
+      j["type"] = to_string(e.type);
+      j["outcome"] = to_string(e.outcome);
+      j["actor"] = e.actor;
+      auto opt = [&](const char* k, const std::string& v) {
+        if (!v.empty()) j[k] = v;
+      };
+      opt("user", e.user);
+      opt("source", e.source);
+      opt("patient_id", e.patient_id);
+      opt("study_uid", e.study_uid);
+      opt("series_uid", e.series_uid);
+      opt("sop_uid", e.sop_uid);
+      opt("reason", e.reason);
+      if (!e.details.empty()) {
+        nlohmann::ordered_json d = nlohmann::ordered_json::object();
+        for (const auto& [k, v] : e.details) d[k] = v;
+        j["details"] = std::move(d);
+      }
+      std::string line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      line.push_back('\n');
+      std::lock_guard lock(mutex_);
+      const char* p = line.data();
+      size_t left = line.size();
+      while (left > 0) {
+        ssize_t n = ::write(fd_, p, left);
+        if (n < 0) {
+          if (errno == EINTR) continue;
+          log::error("audit log write failed: {}", std::strerror(errno));
+          return;
+        }
+        p += n;
+        left -= static_cast<size_t>(n);
+      }
+    } catch (const std::exception& ex) {
+      log::error("audit event could not be encoded: {}", ex.what());
+    }
+  }
+
+private:
+  int fd_;
+  const Clock& clock_;
+  std::mutex mutex_;
+};
+
+} // namespace
+
+Result<std::unique_ptr<AuditSink>> open_jsonl_log(const std::filesystem::path& file, const Clock& clock) {
+  std::error_code ec;
+  std::filesystem::create_directories(file.parent_path(), ec);
+  if (ec) return fail(Errc::io_error, "cannot create audit directory: " + ec.message());
+  int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) return fail(Errc::io_error, std::string("cannot open audit log: ") + std::strerror(errno));
+  return std::unique_ptr<AuditSink>(new JsonlLog(fd, clock));
+}
+
+} // namespace tresor::audit

@@ -1,0 +1,314 @@
+// load() and sample_toml(), both driven by the option list in options.cpp.
+#include "config/config.h"
+
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <map>
+#include <sstream>
+#include <toml++/toml.h>
+
+#include "config/options.h"
+
+namespace tresor::config {
+namespace fs = std::filesystem;
+using detail::FieldRef;
+using detail::Option;
+
+namespace {
+
+constexpr std::array<std::string_view, 7> kLogLevels{"trace", "debug", "info", "warn", "error", "critical", "off"};
+// Asymmetric JWS algorithms only: "none" and HMAC (HS*) are never acceptable.
+constexpr std::array<std::string_view, 9> kJwtAlgorithms{"RS256", "RS384", "RS512", "PS256", "PS384",
+                                                         "PS512", "ES256", "ES384", "ES512"};
+
+template <class... Ts> struct Overloaded : Ts... { using Ts::operator()...; };
+
+bool is_ipv4(const std::string& text) {
+  in_addr addr{};
+  return inet_pton(AF_INET, text.c_str(), &addr) == 1;
+}
+
+const Option* find_option(std::string_view table, std::string_view key) {
+  for (const Option& o : detail::options())
+    if (o.table == table && o.key == key) return &o;
+  return nullptr;
+}
+
+bool is_known_table(std::string_view name) {
+  return std::ranges::any_of(detail::tables(), [&](const detail::Table& t) { return t.name == name; });
+}
+
+std::string dotted(std::string_view table, std::string_view key) {
+  return table.empty() ? std::string(key) : std::string(table) + "." + std::string(key);
+}
+
+// Collects every problem of one file, each prefixed with file:line:col.
+class Loader {
+public:
+  explicit Loader(fs::path file) : file_(std::move(file)) {}
+
+  std::string at(const toml::source_region& where) const {
+    std::ostringstream out;
+    out << file_.string() << ':' << where.begin.line << ':' << where.begin.column;
+    return out.str();
+  }
+  // Position of an option's value if the file set it, else just the file name.
+  std::string at(std::string_view table, std::string_view key) const {
+    auto it = seen_.find(dotted(table, key));
+    return it == seen_.end() ? file_.string() : at(it->second);
+  }
+  bool seen(std::string_view table, std::string_view key) const { return seen_.contains(dotted(table, key)); }
+
+  void error(std::string where, const std::string& message) { errors_.push_back(std::move(where) + ": " + message); }
+  const std::vector<std::string>& errors() const { return errors_; }
+
+  void read(const toml::table& root, Config& config) {
+    for (auto&& [key, node] : root) {
+      std::string_view name = key.str();
+      if (node.is_table()) {
+        if (!is_known_table(name)) {
+          error(at(key.source()), "unknown table [" + std::string(name) + "]");
+          continue;
+        }
+        for (auto&& [inner_key, inner] : *node.as_table()) set(name, inner_key, inner, config);
+      } else if (is_known_table(name)) {
+        std::string message = "'";
+        message.append(name).append("' must be a table ([").append(name).append("])");
+        error(at(node.source()), message);
+      } else {
+        set("", key, node, config);
+      }
+    }
+  }
+
+private:
+  void set(std::string_view table, const toml::key& key, const toml::node& node, Config& config) {
+    const Option* option = find_option(table, key.str());
+    std::string name = dotted(table, key.str());
+    if (option == nullptr) {
+      error(at(key.source()), "unknown key '" + name + "'");
+      return;
+    }
+    seen_.emplace(name, node.source());
+    auto wrong_type = [&](const char* expected) {
+      error(at(node.source()), "'" + name + "' must be " + expected);
+    };
+    auto set_integer = [&](auto* field) {
+      if (!node.is_integer()) return wrong_type("an integer");
+      std::int64_t v = node.as_integer()->get();
+      if (v < option->min || v > option->max) {
+        error(at(node.source()), "'" + name + "' must be between " + std::to_string(option->min) + " and " +
+                                     std::to_string(option->max) + " (got " + std::to_string(v) + ")");
+        return;
+      }
+      *field = static_cast<std::remove_pointer_t<decltype(field)>>(v);
+    };
+    std::visit(Overloaded{
+                   [&](std::string* field) {
+                     if (!node.is_string()) return wrong_type("a string");
+                     *field = node.as_string()->get();
+                   },
+                   [&](fs::path* field) {
+                     if (!node.is_string()) return wrong_type("a string (a path)");
+                     *field = fs::path(node.as_string()->get());
+                   },
+                   [&](bool* field) {
+                     if (!node.is_boolean()) return wrong_type("true or false");
+                     *field = node.as_boolean()->get();
+                   },
+                   [&](std::vector<std::string>* field) {
+                     const toml::array* array = node.as_array();
+                     if (array == nullptr || !std::ranges::all_of(*array, [](const toml::node& n) {
+                           return n.is_string();
+                         }))
+                       return wrong_type("an array of strings");
+                     field->clear();
+                     for (const toml::node& n : *array) field->push_back(n.as_string()->get());
+                   },
+                   [&](auto* field) { set_integer(field); },
+               },
+               option->field(config));
+  }
+
+  fs::path file_;
+  std::map<std::string, toml::source_region> seen_;
+  std::vector<std::string> errors_;
+};
+
+fs::path resolve(const fs::path& base, const fs::path& p) {
+  if (p.empty()) return p;
+  fs::path r = p.is_absolute() ? p.lexically_normal() : (base / p).lexically_normal();
+  if (r.filename().empty() && r.has_relative_path()) r = r.parent_path();  // "dir/." -> "dir"
+  return r;
+}
+
+bool is_readable_file(const fs::path& p) {
+  std::error_code ec;
+  return fs::is_regular_file(p, ec) && ::access(p.c_str(), R_OK) == 0;
+}
+
+void validate(Loader& l, Config& c) {
+  const Dimse& d = c.dimse;
+  if (!l.seen("dimse", "ae_title"))
+    l.error(l.at("dimse", "ae_title"), "'dimse.ae_title' is required (1..16 chars of A-Z a-z 0-9 _ . -)");
+  else if (!is_valid_ae_title(d.ae_title))
+    l.error(l.at("dimse", "ae_title"), "'dimse.ae_title' must be 1..16 chars of A-Z a-z 0-9 _ . -");
+
+  if (std::ranges::find(kLogLevels, c.log_level) == kLogLevels.end())
+    l.error(l.at("", "log_level"), "'log_level' must be one of trace, debug, info, warn, error, critical, off");
+
+  if (!is_ipv4(d.tls_bind)) l.error(l.at("dimse", "tls_bind"), "'dimse.tls_bind' must be an IPv4 address");
+  if (!is_ipv4(d.plaintext_bind))
+    l.error(l.at("dimse", "plaintext_bind"), "'dimse.plaintext_bind' must be an IPv4 address");
+  else if (d.plaintext_enabled && !is_loopback_or_private(d.plaintext_bind))
+    l.error(l.at("dimse", "plaintext_bind"),
+            "'dimse.plaintext_bind' must be a loopback or private address (127/8, 10/8, 172.16/12, "
+            "192.168/16) while the plaintext listener is enabled; got " + d.plaintext_bind);
+  if (d.plaintext_enabled && d.plaintext_port == 0)
+    l.error(l.at("dimse", "plaintext_port"), "'dimse.plaintext_port' must not be 0 while the plaintext listener is enabled");
+  if (d.plaintext_enabled && d.tls_port != 0 && d.tls_port == d.plaintext_port)
+    l.error(l.at("dimse", "plaintext_port"), "'dimse.plaintext_port' must differ from 'dimse.tls_port'");
+
+  for (const std::string& alg : c.oidc.algorithms)
+    if (std::ranges::find(kJwtAlgorithms, alg) == kJwtAlgorithms.end())
+      l.error(l.at("oidc", "algorithms"),
+              "'oidc.algorithms' may only hold RS256/384/512, PS256/384/512, ES256/384/512; got \"" + alg + "\"");
+
+  // Paths: relative ones resolve against the config file's directory.
+  fs::path base = fs::absolute(c.config_file).parent_path();
+  c.var_dir = c.var_dir.empty() ? base : resolve(base, c.var_dir);
+  c.tls.cert_file = resolve(base, c.tls.cert_file);
+  c.tls.key_file = resolve(base, c.tls.key_file);
+  c.tls.ca_file = resolve(base, c.tls.ca_file);
+  c.tls.ca_key_file = resolve(base, c.tls.ca_key_file);
+  c.oidc.jwks_file = resolve(base, c.oidc.jwks_file);
+
+  if (d.tls_port != 0) {
+    const std::pair<const char*, const fs::path*> files[] = {
+        {"cert_file", &c.tls.cert_file}, {"key_file", &c.tls.key_file}, {"ca_file", &c.tls.ca_file}};
+    for (auto [key, path] : files)
+      if (!is_readable_file(*path))
+        l.error(l.at("tls", key), "'tls." + std::string(key) + "' (" + path->string() +
+                                      ") is not a readable file, and the TLS listener needs it");
+  }
+
+  if (!c.oidc.issuer.empty()) {
+    if (c.oidc.audience.empty())
+      l.error(l.at("oidc", "audience"), "'oidc.audience' is required when 'oidc.issuer' is set");
+    if (c.oidc.jwks_file.empty() || !is_readable_file(c.oidc.jwks_file))
+      l.error(l.at("oidc", "jwks_file"), "'oidc.jwks_file' must be a readable file when 'oidc.issuer' is set");
+    if (c.oidc.algorithms.empty())
+      l.error(l.at("oidc", "algorithms"), "'oidc.algorithms' must not be empty when 'oidc.issuer' is set");
+  }
+}
+
+std::string toml_string(std::string_view s) {
+  std::string out = "\"";
+  for (char ch : s) {
+    auto u = static_cast<unsigned char>(ch);
+    if (ch == '"' || ch == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (u < 0x20 || u == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", u);
+      out += buf;
+    } else {
+      out += ch;
+    }
+  }
+  return out + "\"";
+}
+
+std::string toml_value(const FieldRef& field) {
+  return std::visit(Overloaded{
+                        [](std::string* v) { return toml_string(*v); },
+                        [](fs::path* v) { return toml_string(v->generic_string()); },
+                        [](bool* v) { return std::string(*v ? "true" : "false"); },
+                        [](std::vector<std::string>* v) {
+                          std::string out = "[";
+                          for (std::size_t i = 0; i < v->size(); ++i) {
+                            if (i > 0) out += ", ";
+                            out += toml_string((*v)[i]);
+                          }
+                          return out + "]";
+                        },
+                        [](auto* v) { return std::to_string(*v); },
+                    },
+                    field);
+}
+
+} // namespace
+
+bool is_valid_ae_title(std::string_view ae) noexcept {
+  if (ae.empty() || ae.size() > 16) return false;
+  return std::ranges::all_of(ae, [](char ch) {
+    return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' ||
+           ch == '.' || ch == '-';
+  });
+}
+
+Result<Config> load(const fs::path& file) {
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec) || ::access(file.c_str(), R_OK) != 0)
+    return fail(Errc::io_error, file.string() + ": cannot read the configuration file (run `tresor init`?)");
+
+  toml::table root;
+  try {
+    root = toml::parse_file(file.string());
+  } catch (const toml::parse_error& e) {
+    Loader l(file);
+    return fail(Errc::invalid_argument, l.at(e.source()) + ": " + std::string(e.description()));
+  } catch (const std::exception& e) {
+    return fail(Errc::io_error, file.string() + ": " + e.what());
+  }
+
+  Config config;
+  config.config_file = fs::absolute(file).lexically_normal();
+  Loader loader(file);
+  loader.read(root, config);
+  validate(loader, config);
+  if (!loader.errors().empty()) {
+    std::string message;
+    for (const std::string& e : loader.errors()) {
+      if (!message.empty()) message += '\n';
+      message += e;
+    }
+    return fail(Errc::invalid_argument, message);
+  }
+  return config;
+}
+
+std::string sample_toml(const std::string& ae_title) {
+  Config defaults;
+  defaults.dimse.ae_title = ae_title;
+  std::string out =
+      "# Tresor configuration, written by `tresor init`. Every option is listed with its default.\n"
+      "# Unknown keys are refused. Relative paths resolve against the directory holding this file.\n";
+  auto emit = [&](const Option& o) {
+    out += "# ";
+    out += o.comment;
+    out += '\n';
+    out += o.key;
+    out += " = " + toml_value(o.field(defaults)) + '\n';
+  };
+  out += '\n';
+  for (const Option& o : detail::options())
+    if (o.table.empty()) emit(o);
+  for (const detail::Table& t : detail::tables()) {
+    out += "\n# ";
+    out += t.comment;
+    out += "\n[";
+    out += t.name;
+    out += "]\n";
+    for (const Option& o : detail::options())
+      if (o.table == t.name) emit(o);
+  }
+  return out;
+}
+
+} // namespace tresor::config

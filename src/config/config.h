@@ -1,0 +1,90 @@
+// Typed, immutable, validated configuration. Contract:
+//  - load() parses var/tresor.toml with toml++, rejects unknown keys, wrong
+//    types and duplicate keys with file:line, validates ranges, and resolves
+//    relative paths against the config file's directory;
+//  - there is no default AE title and no default secret: init writes them;
+//  - sample_toml() produces the documented file that `tresor init` writes,
+//    from the same defaults as the structs below.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+#include "core/accounts.h"
+#include "core/error.h"
+
+namespace tresor::config {
+
+struct Dimse {
+  std::string ae_title;                    // required, 1..16 chars [A-Za-z0-9_.-]
+  std::string tls_bind = "0.0.0.0";        // address of the DICOM TLS listener
+  std::uint16_t tls_port = 2762;           // 0 = TLS listener off
+  bool plaintext_enabled = false;          // plaintext listener is off by default
+  std::string plaintext_bind = "127.0.0.1";// must be loopback or private when enabled
+  std::uint16_t plaintext_port = 11112;
+  std::size_t workers = 16;                // concurrent associations (pool size)
+  std::size_t max_pending = 16;            // accepted-but-unserved beyond which: A-ASSOCIATE-RJ transient
+  std::uint32_t max_pdu = 65536;           // max receive PDU (4096..1048576)
+  std::uint64_t max_object_bytes = 4ull << 30;
+  int max_sequence_depth = 32;
+  int acse_timeout_s = 10;                 // association negotiation / idle connection
+  int dimse_timeout_s = 60;                // a DIMSE message in progress
+  int idle_timeout_s = 60;                 // an idle association is released after this
+  std::size_t find_cap = 1000;             // max C-FIND results without unlimited_find
+};
+
+struct Tls {                               // relative paths resolve against the config file's directory
+  std::filesystem::path cert_file = "pki/server.crt";  // server certificate (PEM)
+  std::filesystem::path key_file = "pki/server.key";   // server private key (PEM)
+  std::filesystem::path ca_file = "pki/ca.crt";        // CA(s) trusted for client certificates (PEM)
+  std::filesystem::path ca_key_file = "pki/ca.key";    // local CA key (used by `tresor cert issue` only)
+};
+
+struct BruteForce {
+  int max_failures = 10;                   // failed associations per source ...
+  int window_s = 60;                       // ... within this window ...
+  int block_s = 900;                       // ... block the source for this long
+};
+
+struct Oidc {                              // JWT user identity (type 5); off when issuer is empty
+  std::string issuer;
+  std::string audience;
+  std::filesystem::path jwks_file;
+  std::vector<std::string> algorithms = {"RS256", "ES256"};
+};
+
+struct Config {
+  std::filesystem::path config_file;       // where it was loaded from
+  std::filesystem::path var_dir = ".";     // index.db, store/, audit/ live here (absolute after load())
+  std::string log_level = "info";
+  Dimse dimse;
+  Tls tls;
+  BruteForce brute_force;
+  Oidc oidc;
+
+  std::filesystem::path index_file() const { return var_dir / "index.db"; }
+  std::filesystem::path store_dir() const { return var_dir / "store"; }
+  std::filesystem::path audit_file() const { return var_dir / "audit" / "audit.jsonl"; }
+};
+
+Result<Config> load(const std::filesystem::path& file);
+
+// The documented config file written by `tresor init`.
+std::string sample_toml(const std::string& ae_title);
+
+// Exposure check (shared by `tresor serve` and `tresor check`).
+struct Finding {
+  std::string what;   // the problem
+  std::string fix;    // exactly what to change
+};
+std::vector<Finding> exposure_check(const Config& config, AccountRepository& accounts);
+
+// 127/8, 10/8, 172.16/12, 192.168/16 (dotted-quad IPv4 only) and "localhost".
+bool is_loopback_or_private(const std::string& ipv4) noexcept;
+
+// Our own AE title rule: 1..16 chars of [A-Za-z0-9_.-].
+bool is_valid_ae_title(std::string_view ae) noexcept;
+
+} // namespace tresor::config

@@ -1,0 +1,47 @@
+#include "core/accounts.h"
+
+namespace tresor {
+
+const char* to_string(Operation op) noexcept {
+  switch (op) {
+    case Operation::echo: return "echo";
+    case Operation::store: return "store";
+    case Operation::find: return "find";
+    case Operation::get: return "get";
+    case Operation::move: return "move";
+    case Operation::commit: return "commit";
+  }
+  return "echo";
+}
+
+std::optional<Operation> parse_operation(std::string_view t) noexcept {
+  if (t == "echo") return Operation::echo;
+  if (t == "store") return Operation::store;
+  if (t == "find") return Operation::find;
+  if (t == "get") return Operation::get;
+  if (t == "move") return Operation::move;
+  if (t == "commit") return Operation::commit;
+  return std::nullopt;
+}
+
+const char* to_string(Role role) noexcept {
+  switch (role) {
+    case Role::admin: return "admin";
+    case Role::clinician: return "clinician";
+    case Role::technologist: return "technologist";
+    case Role::researcher: return "researcher";
+    case Role::auditor: return "auditor";
+  }
+  return "auditor";
+}
+
+std::optional<Role> parse_role(std::string_view t) noexcept {
+  if (t == "admin") return Role::admin;
+  if (t == "clinician") return Role::clinician;
+  if (t == "technologist") return Role::technologist;
+  if (t == "researcher") return Role::researcher;
+  if (t == "auditor") return Role::auditor;
+  return std::nullopt;
+}
+
+} // namespace tresor

@@ -1,0 +1,43 @@
+// Validation and key extraction of a received object. DCMTK-free interface.
+// Contract for inspect_file():
+//  - input is a file on disk (Part-10 with meta header, as DCMTK writes a
+//    received C-STORE; or a file to import, which may lack the meta header);
+//  - rejects (Errc::invalid_argument / too_large, with a reason safe to show)
+//    objects larger than limits.max_object_bytes, sequences nested deeper than
+//    limits.max_sequence_depth (checked by a bounded pre-scan BEFORE DCMTK
+//    parses anything), missing or syntactically invalid Study/Series/SOP
+//    Instance UIDs or SOP Class UID, truncated or unparsable data;
+//  - if the file has a 128-byte preamble, overwrites it with zeros in place
+//    (CVE-2019-11687); files without meta header are rewritten in place as
+//    Part-10 files with a zero preamble, data set bytes unchanged;
+//  - returns the indexed keys and the byte offset at which the data set starts.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <string_view>
+#include "core/error.h"
+#include "core/model.h"
+
+namespace tresor::dicom {
+
+struct Limits {
+  std::uint64_t max_object_bytes = 4ull << 30;  // 4 GiB
+  int max_sequence_depth = 32;
+};
+
+struct Inspection {
+  InstanceRecord record;
+  std::uint64_t dataset_offset = 0;
+};
+
+Result<Inspection> inspect_file(const std::filesystem::path& file, const Limits& limits);
+
+// PS3.5 9.1 UID grammar: 1..64 chars, digits and dots, no empty component,
+// no leading zero in a multi-digit component.
+bool is_valid_uid(std::string_view uid) noexcept;
+
+// Set DCMTK's process-wide globals and register codecs. Call once at start-up
+// before any thread starts.
+void init_globals();
+
+} // namespace tresor::dicom

@@ -1,0 +1,72 @@
+// The index: patient / study / series / instance rows and the quarantine.
+// Contract:
+//  - insert() runs in one transaction and decides, atomically:
+//      SOP Instance UID known, same digest      -> duplicate (nothing written)
+//      SOP Instance UID known, other digest     -> conflict  (nothing written)
+//      study known with other PatientID, PatientName or PatientBirthDate
+//                                               -> quarantined (quarantine row only)
+//      otherwise                                -> stored (rows inserted / counters updated)
+//    With force=true (quarantine release) the demographics check is skipped.
+//  - find() implements PS3.4 C.2.2.2 matching on the keys it indexes:
+//    single value, '*' and '?' wildcards, date/time ranges, UID lists,
+//    universal matching; unknown return keys come back empty. At most `limit`
+//    rows are returned. Quarantined instances are never visible.
+//  - locate() returns the instances under the matched entities (C-GET/C-MOVE/WADO).
+//  - every method is safe to call from many threads.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+#include "core/accounts.h"
+#include "core/error.h"
+#include "core/model.h"
+
+namespace tresor::index {
+
+struct BlobInfo {
+  std::string key;          // store key
+  std::uint64_t size = 0;   // bytes
+  std::string digest;       // SHA-256 hex of the data set (== key today)
+};
+
+enum class InsertOutcome { stored, duplicate, conflict, quarantined };
+
+struct InsertResult {
+  InsertOutcome outcome = InsertOutcome::stored;
+  std::string reason;                 // for conflict / quarantine (audit only)
+  std::int64_t quarantine_id = 0;     // when quarantined
+};
+
+struct QuarantineEntry {
+  std::int64_t id = 0;
+  std::string reason;
+  std::string received_at;            // RFC 3339
+  InstanceRecord record;
+  BlobInfo blob;
+};
+
+class Index {
+public:
+  virtual ~Index() = default;
+  virtual Result<InsertResult> insert(const InstanceRecord& record, const BlobInfo& blob, bool force = false) = 0;
+  virtual Result<std::vector<ResultRow>> find(const QueryRequest& request, std::size_t limit) = 0;
+  virtual Result<std::vector<InstanceLocation>> locate(const QueryRequest& request, std::size_t limit) = 0;
+  virtual Result<std::optional<InstanceLocation>> find_instance(const std::string& sop_instance_uid) = 0;
+
+  virtual Result<std::vector<QuarantineEntry>> list_quarantine() = 0;
+  virtual Result<std::optional<QuarantineEntry>> get_quarantine(std::int64_t id) = 0;
+  virtual Status remove_quarantine(std::int64_t id) = 0;
+
+  // Every blob key referenced by an instance or a quarantine row (recovery).
+  virtual Result<std::vector<std::string>> referenced_blob_keys() = 0;
+};
+
+// SQLite implementation (WAL). The same database file also persists peers
+// and users, so open_sqlite returns one object implementing both interfaces.
+class SqliteIndex : public Index, public AccountRepository {};
+Result<std::unique_ptr<SqliteIndex>> open_sqlite(const std::filesystem::path& file);
+
+} // namespace tresor::index

@@ -1,0 +1,25 @@
+# Build step: embeds src/index/sqlite/migrations/NNN_name.sql into a C++ header.
+# Usage: cmake -DSRC_DIR=<migrations dir> -DOUT=<header> -P embed_migrations.cmake
+# Each file becomes {version, "name", R"tresor_sql(...)tresor_sql"}; files are
+# taken in lexical order, which is version order because NNN is zero-padded.
+file(GLOB sql_files "${SRC_DIR}/*.sql")
+list(SORT sql_files)
+set(body "")
+foreach(f IN LISTS sql_files)
+  get_filename_component(base "${f}" NAME_WE)
+  if(NOT base MATCHES "^([0-9][0-9][0-9])_([A-Za-z0-9_]+)$")
+    message(FATAL_ERROR "migration file name must be NNN_name.sql: ${f}")
+  endif()
+  math(EXPR version "${CMAKE_MATCH_1}")
+  set(name "${CMAKE_MATCH_2}")
+  file(READ "${f}" sql)
+  string(FIND "${sql}" ")tresor_sql" clash)
+  if(NOT clash EQUAL -1)
+    message(FATAL_ERROR "migration contains the raw-string delimiter: ${f}")
+  endif()
+  string(APPEND body "    {${version}, \"${name}\", R\"tresor_sql(${sql})tresor_sql\"},\n")
+endforeach()
+set(text "// Generated from src/index/sqlite/migrations/*.sql by embed_migrations.cmake. Do not edit.\n#pragma once\n#include \"index/sqlite/migrations.h\"\n\nnamespace tresor::index::sqlite {\ninline constexpr Migration kEmbeddedMigrations[] = {\n${body}};\n} // namespace tresor::index::sqlite\n")
+file(WRITE "${OUT}.tmp" "${text}")
+file(COPY_FILE "${OUT}.tmp" "${OUT}" ONLY_IF_DIFFERENT)
+file(REMOVE "${OUT}.tmp")

@@ -1,0 +1,71 @@
+// The SQLite implementation of Index and AccountRepository (private to src/index).
+// Contract (beyond index.h):
+//  - one writer connection, guarded by writer_mu_, does every write; each
+//    insert() is one BEGIN IMMEDIATE transaction;
+//  - reads take a connection from a small pool of query_only connections, so
+//    queries run alongside ingest (WAL) and see every committed insert;
+//  - the database file is created 0600 and migrated at open.
+#pragma once
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <vector>
+#include "index/index.h"
+#include "index/sqlite/db.h"
+
+namespace tresor::index::sqlite {
+
+class SqliteIndexImpl final : public SqliteIndex {
+public:
+  static Result<std::unique_ptr<SqliteIndexImpl>> open(const std::filesystem::path& file);
+  ~SqliteIndexImpl() override;
+
+  // Index
+  Result<InsertResult> insert(const InstanceRecord& record, const BlobInfo& blob, bool force) override;
+  Result<std::vector<ResultRow>> find(const QueryRequest& request, std::size_t limit) override;
+  Result<std::vector<InstanceLocation>> locate(const QueryRequest& request, std::size_t limit) override;
+  Result<std::optional<InstanceLocation>> find_instance(const std::string& sop_instance_uid) override;
+  Result<std::vector<QuarantineEntry>> list_quarantine() override;
+  Result<std::optional<QuarantineEntry>> get_quarantine(std::int64_t id) override;
+  Status remove_quarantine(std::int64_t id) override;
+  Result<std::vector<std::string>> referenced_blob_keys() override;
+
+  // AccountRepository (accounts.cpp)
+  Result<std::optional<Peer>> find_peer(const std::string& ae_title) override;
+  Result<std::vector<Peer>> list_peers() override;
+  Status put_peer(const Peer& peer) override;
+  Result<bool> remove_peer(const std::string& ae_title) override;
+  Result<std::optional<User>> find_user(const std::string& username) override;
+  Result<std::vector<User>> list_users() override;
+  Status put_user(const User& user) override;
+  Result<bool> remove_user(const std::string& username) override;
+
+private:
+  // A pooled reader connection, returned to the pool on destruction. Any
+  // Stmt prepared from it must be destroyed first (declare the lease first).
+  class Lease {
+  public:
+    Lease(SqliteIndexImpl* owner, std::unique_ptr<Connection> c) : owner_(owner), c_(std::move(c)) {}
+    Lease(Lease&&) noexcept = default;
+    ~Lease();
+    Connection& operator*() { return *c_; }
+    Connection* operator->() { return c_.get(); }
+
+  private:
+    SqliteIndexImpl* owner_;
+    std::unique_ptr<Connection> c_;
+  };
+
+  explicit SqliteIndexImpl(std::filesystem::path file) : file_(std::move(file)) {}
+  Result<Lease> reader();
+  Result<InsertResult> insert_locked(const InstanceRecord& record, const BlobInfo& blob, bool force);
+  Result<std::vector<QuarantineEntry>> read_quarantine(const char* where, std::int64_t id);
+
+  std::filesystem::path file_;
+  std::mutex writer_mu_;
+  std::unique_ptr<Connection> writer_;
+  std::mutex pool_mu_;
+  std::vector<std::unique_ptr<Connection>> idle_;
+};
+
+} // namespace tresor::index::sqlite

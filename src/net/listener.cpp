@@ -1,0 +1,447 @@
+// Listeners, the worker-accept pool, TLS set-up and the server object.
+//
+// Design (see docs/architecture.md and dependencies.md section 1):
+//  - one T_ASC_Network per listener. DCMTK 3.6.7 can only bind INADDR_ANY,
+//    so we let it create its listening socket on an ephemeral port and then
+//    replace that descriptor (dup3 onto DUL_networkSocket()) with our own
+//    socket bound to the configured address, non-blocking, with our backlog;
+//  - `workers` threads per listener each poll the listening socket and call
+//    ASC_receiveAssociation() themselves (TCP accept, TLS handshake, reading
+//    the A-ASSOCIATE-RQ), so a silent client holds one worker until the ACSE
+//    timeout and never blocks the others. Losers of an accept race get
+//    EAGAIN from the non-blocking socket and go back to polling;
+//  - one overflow thread per listener receives associations only while all
+//    workers are busy: it queues up to `max_pending` of them for the next free
+//    worker and answers the rest with A-ASSOCIATE-RJ transient;
+//  - stop() lets workers finish their current operation, then (after a grace
+//    period) shuts the remaining association sockets down.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include <dcmtk/dcmnet/dul.h>
+#include <dcmtk/dcmnet/dcmtrans.h>
+#include <dcmtk/dcmtls/tlslayer.h>
+
+#include "core/log.h"
+#include "net/session.h"
+
+namespace tresor::net {
+
+void init_network_globals(const config::Config& config) {
+  // DCMTK reads TCP_NODELAY when it opens or accepts a connection; without it
+  // every C-STORE waits for a delayed ACK (about 11 instances per second).
+  ::setenv("TCP_NODELAY", "1", 1);
+  dcmDisableGethostbyaddr.set(OFTrue);
+  // Bounds a silent TLS handshake and any single blocking read.
+  dcmSocketReceiveTimeout.set(config.dimse.acse_timeout_s);
+  // Bounds a peer that stops reading our responses or sub-operations.
+  dcmSocketSendTimeout.set(config.dimse.dimse_timeout_s);
+  // Outbound connect() for C-MOVE destinations.
+  dcmConnectionTimeout.set(config.dimse.acse_timeout_s);
+  DcmTLSTransportLayer::initializeOpenSSL();
+}
+
+namespace detail {
+
+long ServerContext::max_pdu() const {
+  long v = static_cast<long>(config.dimse.max_pdu);
+  if (v < ASC_MINIMUMPDUSIZE) v = ASC_MINIMUMPDUSIZE;
+  if (v > ASC_MAXIMUMPDUSIZE) v = ASC_MAXIMUMPDUSIZE;  // DCMTK 3.6.7 refuses larger receive PDUs
+  return v;
+}
+
+namespace {
+
+Result<std::unique_ptr<DcmTLSTransportLayer>> make_tls_layer(const config::Tls& tls, T_ASC_NetworkRole role) {
+  auto layer = std::make_unique<DcmTLSTransportLayer>(role, nullptr, OFFalse);
+  if (!*layer) return fail(Errc::internal, "cannot create the TLS layer");
+  if (layer->addTrustedCertificateFile(tls.ca_file.c_str(), DCF_Filetype_PEM).bad())
+    return fail(Errc::invalid_argument, "cannot load TLS CA file " + tls.ca_file.string());
+  if (layer->setPrivateKeyFile(tls.key_file.c_str(), DCF_Filetype_PEM).bad())
+    return fail(Errc::invalid_argument, "cannot load TLS private key " + tls.key_file.string());
+  if (layer->setCertificateFile(tls.cert_file.c_str(), DCF_Filetype_PEM).bad())
+    return fail(Errc::invalid_argument, "cannot load TLS certificate " + tls.cert_file.string());
+  if (!layer->checkPrivateKeyMatchesCertificate())
+    return fail(Errc::invalid_argument, "TLS private key does not match the certificate");
+  // BCP 195 non-downgrading profile: TLS 1.2 or newer only. Its TLS 1.2
+  // suites are RSA-only, so with an ECDSA certificate only TLS 1.3 would
+  // remain; the ECDHE-ECDSA AES-GCM suites keep the profile's properties
+  // (forward secrecy, AEAD) and are recommended by RFC 7525. They are set in
+  // OpenSSL syntax because DCMTK's addCipherSuite() warns on every start
+  // about suites without RSA. TLS 1.3 suites are OpenSSL's defaults.
+  if (layer->setTLSProfile(TSP_Profile_BCP195_ND).bad())
+    return fail(Errc::internal, "cannot select the BCP 195 TLS profile");
+  if (layer->setCipherSuites("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+                             "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:"
+                             "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384")
+          .bad())
+    return fail(Errc::internal, "cannot set the TLS cipher suites");
+  // Acceptor: a client certificate is verified against the CA when presented
+  // (a bad one fails the handshake); clients without one must authenticate
+  // with a user identity, which the association policy enforces.
+  // Requestor (C-MOVE): the destination must present a CA-issued certificate.
+  layer->setCertificateVerification(role == NET_ACCEPTOR ? DCV_checkCertificate : DCV_requireCertificate);
+  return layer;
+}
+
+// A listening IPv4 socket bound to bind:port, non-blocking, close-on-exec.
+Result<int> make_listen_socket(const std::string& bind_address, std::uint16_t port, int backlog) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  if (::inet_pton(AF_INET, bind_address.c_str(), &addr.sin_addr) != 1)
+    return fail(Errc::invalid_argument, "bind address is not an IPv4 address: " + bind_address);
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return fail(Errc::io_error, "socket() failed");
+  const int one = 1;
+  (void)::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return fail(Errc::io_error, "cannot bind " + bind_address + ":" + std::to_string(port));
+  }
+  if (::listen(fd, backlog) != 0) {
+    ::close(fd);
+    return fail(Errc::io_error, "cannot listen on " + bind_address + ":" + std::to_string(port));
+  }
+  return fd;
+}
+
+} // namespace
+
+class Listener {
+public:
+  Listener(ServerContext& server, std::string name, std::string bind, std::uint16_t port,
+           security::Transport transport)
+      : server_(server), name_(std::move(name)), bind_(std::move(bind)), port_(port), transport_(transport) {}
+
+  ~Listener() { close_network(); }
+
+  Status open() {
+    if (transport_ == security::Transport::tls) {
+      auto layer = make_tls_layer(server_.config.tls, NET_ACCEPTOR);
+      if (!layer) return std::unexpected(layer.error());
+      tls_ = std::move(*layer);
+    }
+    // Port 0: DCMTK's own INADDR_ANY socket gets an ephemeral port and is
+    // replaced below before anything can connect to it.
+    OFCondition cond = ASC_initializeNetwork(NET_ACCEPTOR, 0, server_.acse_timeout(), &net_);
+    if (cond.bad()) return fail(Errc::io_error, std::string("cannot initialise the DICOM network: ") + cond.text());
+    const int dcmtk_fd = static_cast<int>(DUL_networkSocket(net_->network));
+    if (dcmtk_fd < 0) return fail(Errc::internal, "DCMTK created no listening socket");
+    const int backlog = static_cast<int>(std::clamp<std::size_t>(server_.config.dimse.max_pending, 4, 1024));
+    auto fd = make_listen_socket(bind_, port_, backlog);
+    if (!fd) return std::unexpected(fd.error());
+    if (::dup3(*fd, dcmtk_fd, O_CLOEXEC) < 0) {
+      ::close(*fd);
+      return fail(Errc::io_error, "cannot install the listening socket");
+    }
+    ::close(*fd);
+    listen_fd_ = dcmtk_fd;
+    net_->acceptorPort = port_;
+    if (tls_ && ASC_setTransportLayer(net_, tls_.get(), 0).bad())
+      return fail(Errc::internal, "cannot install the TLS layer");
+    int pipe_fds[2];
+    if (::pipe2(pipe_fds, O_NONBLOCK | O_CLOEXEC) != 0) return fail(Errc::io_error, "pipe2() failed");
+    wake_read_ = pipe_fds[0];
+    wake_write_ = pipe_fds[1];
+    return {};
+  }
+
+  void start() {
+    const std::size_t n = std::max<std::size_t>(1, server_.config.dimse.workers);
+    slots_.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) slots_.push_back(std::make_unique<Slot>());
+    for (std::size_t i = 0; i < n; ++i) threads_.emplace_back([this, i] { worker(*slots_[i]); });
+    threads_.emplace_back([this] { overflow(); });
+    log::info("listening dimse-{} {}:{} ({} workers, {} pending)", name_, bind_, port_, n,
+              server_.config.dimse.max_pending);
+  }
+
+  // Called after server.stopping was set: wakes every thread of this listener.
+  void signal_stop() {
+    cv_.notify_all();
+    for (std::size_t i = 0; i < threads_.size(); ++i) {
+      if (wake_write_ >= 0) (void)::write(wake_write_, "s", 1);
+    }
+  }
+
+  // Waits for the threads until `deadline`, then shuts the remaining
+  // association sockets down, joins, refuses what is still pending and
+  // closes the listening socket.
+  void finish(std::chrono::steady_clock::time_point deadline) {
+    {
+      std::unique_lock lock(mutex_);
+      exited_cv_.wait_until(lock, deadline, [&] { return exited_ == threads_.size(); });
+    }
+    for (auto& slot : slots_) slot->shutdown_now();
+    for (auto& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+    threads_.clear();
+    std::deque<Pending> left;
+    {
+      std::lock_guard lock(mutex_);
+      left.swap(pending_);
+    }
+    for (auto& p : left) {
+      reject_busy(server_, p.assoc);
+      drop_association(p.assoc);
+    }
+    close_network();
+  }
+
+private:
+  struct Pending {
+    T_ASC_Association* assoc = nullptr;
+    std::chrono::steady_clock::time_point since;
+  };
+
+  // The socket of the association a worker serves, for a forced shutdown.
+  struct Slot final : SocketRegistry {
+    std::mutex m;
+    int fd = -1;
+    void set(int f) override {
+      std::lock_guard lock(m);
+      fd = f;
+    }
+    void shutdown_now() {
+      std::lock_guard lock(m);
+      if (fd >= 0) ::shutdown(fd, SHUT_RDWR);
+    }
+  };
+
+  struct Exit {
+    Listener& l;
+    ~Exit() {
+      std::lock_guard lock(l.mutex_);
+      ++l.exited_;
+      l.exited_cv_.notify_all();
+    }
+  };
+
+  // Waits up to 1 s for a connection (or, for workers, a wake-up: a queued
+  // association or stop). Returns true when the listening socket is readable.
+  bool wait_for_connection(bool with_wake) {
+    pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {wake_read_, POLLIN, 0}};
+    const int n = ::poll(fds, with_wake ? 2 : 1, 1000);
+    if (n <= 0) return false;
+    if (with_wake && fds[1].revents != 0) {
+      char byte;
+      (void)::read(wake_read_, &byte, 1);
+    }
+    return (fds[0].revents & POLLIN) != 0;
+  }
+
+  bool take_pending(T_ASC_Association*& assoc) {
+    const auto max_age = std::chrono::seconds(server_.acse_timeout());
+    for (;;) {
+      Pending p;
+      {
+        std::lock_guard lock(mutex_);
+        if (pending_.empty()) return false;
+        p = pending_.front();
+        pending_.pop_front();
+      }
+      if (std::chrono::steady_clock::now() - p.since <= max_age) {
+        assoc = p.assoc;
+        return true;
+      }
+      // Its requestor has most likely given up waiting for our answer.
+      reject_busy(server_, p.assoc);
+      drop_association(p.assoc);
+    }
+  }
+
+  void serve(T_ASC_Association* assoc, Slot& slot) {
+    run_association(server_, assoc, transport_, slot);
+  }
+
+  void worker(Slot& slot) {
+    Exit exit{*this};
+    const OFBool secure = transport_ == security::Transport::tls ? OFTrue : OFFalse;
+    while (!server_.stopping.load()) {
+      T_ASC_Association* assoc = nullptr;
+      if (take_pending(assoc)) {
+        ++busy_;
+        serve(assoc, slot);
+        release_busy();
+        continue;
+      }
+      if (!wait_for_connection(true) || server_.stopping.load()) continue;
+      ++busy_;
+      OFCondition cond = ASC_receiveAssociation(net_, &assoc, server_.max_pdu(), nullptr, nullptr, secure,
+                                                DUL_NOBLOCK, 0);
+      if (cond.good()) {
+        serve(assoc, slot);
+      } else {
+        // Lost the accept race (EAGAIN), or a failed handshake / bad request.
+        drop_association(assoc);
+        if (cond.code() == DULC_TCPINITERROR) {
+          // Also what accept() failing for want of descriptors looks like:
+          // do not spin on a listening socket that stays readable.
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        } else if (cond != DUL_NOASSOCIATIONREQUEST) {
+          log::debug("dimse-{}: association request failed: {}", name_, cond.text());
+        }
+      }
+      release_busy();
+    }
+  }
+
+  void release_busy() {
+    --busy_;
+    cv_.notify_all();
+  }
+
+  void overflow() {
+    Exit exit{*this};
+    const OFBool secure = transport_ == security::Transport::tls ? OFTrue : OFFalse;
+    const std::size_t workers = slots_.size();
+    while (!server_.stopping.load()) {
+      {
+        std::unique_lock lock(mutex_);
+        cv_.wait_for(lock, std::chrono::milliseconds(200),
+                     [&] { return server_.stopping.load() || busy_.load() >= workers; });
+      }
+      if (server_.stopping.load() || busy_.load() < workers) continue;
+      if (!wait_for_connection(false) || busy_.load() < workers) continue;
+      T_ASC_Association* assoc = nullptr;
+      OFCondition cond = ASC_receiveAssociation(net_, &assoc, server_.max_pdu(), nullptr, nullptr, secure,
+                                                DUL_NOBLOCK, 0);
+      if (cond.bad()) {
+        drop_association(assoc);
+        if (cond.code() == DULC_TCPINITERROR) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        continue;
+      }
+      if (no_request_received(assoc)) {
+        drop_association(assoc);
+        continue;
+      }
+      bool queued = false;
+      {
+        std::lock_guard lock(mutex_);
+        if (pending_.size() < server_.config.dimse.max_pending) {
+          pending_.push_back({assoc, std::chrono::steady_clock::now()});
+          queued = true;
+        }
+      }
+      if (queued) {
+        if (wake_write_ >= 0) (void)::write(wake_write_, "p", 1);
+      } else {
+        reject_busy(server_, assoc);
+        drop_association(assoc);
+      }
+    }
+  }
+
+  void close_network() {
+    if (net_) ASC_dropNetwork(&net_);  // closes listen_fd_
+    net_ = nullptr;
+    listen_fd_ = -1;
+    if (wake_read_ >= 0) ::close(wake_read_);
+    if (wake_write_ >= 0) ::close(wake_write_);
+    wake_read_ = wake_write_ = -1;
+    tls_.reset();
+  }
+
+  ServerContext& server_;
+  std::string name_;
+  std::string bind_;
+  std::uint16_t port_;
+  security::Transport transport_;
+  std::unique_ptr<DcmTLSTransportLayer> tls_;
+  T_ASC_Network* net_ = nullptr;
+  int listen_fd_ = -1;
+  int wake_read_ = -1, wake_write_ = -1;
+
+  std::vector<std::unique_ptr<Slot>> slots_;
+  std::vector<std::thread> threads_;
+  std::atomic<std::size_t> busy_{0};
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::condition_variable exited_cv_;
+  std::size_t exited_ = 0;
+  std::deque<Pending> pending_;
+};
+
+} // namespace detail
+
+namespace {
+
+class DimseServerImpl final : public DimseServer {
+public:
+  DimseServerImpl(const config::Config& config, DimseDeps deps) : ctx_(config, deps) {}
+  ~DimseServerImpl() override { stop(); }
+
+  Status start() override {
+    if (started_) return fail(Errc::internal, "DIMSE server already started");
+    const auto& d = ctx_.config.dimse;
+    if (d.ae_title.empty()) return fail(Errc::invalid_argument, "no AE title configured");
+    if (d.tls_port == 0 && !d.plaintext_enabled) return fail(Errc::invalid_argument, "no DIMSE listener configured");
+
+    if (d.tls_port != 0) {
+      listeners_.push_back(std::make_unique<detail::Listener>(ctx_, "tls", d.tls_bind, d.tls_port,
+                                                              security::Transport::tls));
+    }
+    if (d.plaintext_enabled) {
+      listeners_.push_back(std::make_unique<detail::Listener>(ctx_, "plaintext", d.plaintext_bind,
+                                                              d.plaintext_port, security::Transport::plaintext));
+    }
+    for (auto& l : listeners_) {
+      if (auto st = l->open(); !st) {
+        listeners_.clear();
+        return st;
+      }
+    }
+    // Outbound TLS for C-MOVE: our server certificate doubles as client certificate.
+    if (auto layer = detail::make_tls_layer(ctx_.config.tls, NET_REQUESTOR); layer) {
+      client_tls_ = std::move(*layer);
+      ctx_.client_tls = client_tls_.get();
+    } else {
+      log::warn("C-MOVE to TLS destinations unavailable: {}", layer.error().message);
+    }
+    ctx_.stopping.store(false);
+    for (auto& l : listeners_) l->start();
+    started_ = true;
+    return {};
+  }
+
+  void stop() override {
+    if (!started_) return;
+    ctx_.stopping.store(true);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    for (auto& l : listeners_) l->signal_stop();
+    for (auto& l : listeners_) l->finish(deadline);
+    listeners_.clear();
+    ctx_.client_tls = nullptr;
+    client_tls_.reset();
+    started_ = false;
+    log::info("DIMSE server stopped");
+  }
+
+private:
+  detail::ServerContext ctx_;
+  std::unique_ptr<DcmTLSTransportLayer> client_tls_;
+  std::vector<std::unique_ptr<detail::Listener>> listeners_;
+  bool started_ = false;
+};
+
+} // namespace
+
+std::unique_ptr<DimseServer> make_dimse_server(const config::Config& config, DimseDeps deps) {
+  return std::make_unique<DimseServerImpl>(config, deps);
+}
+
+} // namespace tresor::net

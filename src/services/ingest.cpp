@@ -1,0 +1,216 @@
+// Ingest: validate, sanitize, write durably, index, then answer.
+// Order (the durability contract): inspect (validates, zeroes the preamble) ->
+// digest of the data set -> blob fsync + link into place -> index transaction
+// -> success. A failure after the blob was created removes it again.
+#include <unordered_set>
+
+#include "core/log.h"
+#include "services/services.h"
+
+namespace tresor::services {
+
+namespace {
+
+audit::Event store_event(const StoreContext& ctx, const InstanceRecord* r) {
+  audit::Event e;
+  e.type = audit::Type::store;
+  e.actor = ctx.principal.name;
+  e.user = ctx.principal.user;
+  e.source = ctx.principal.source;
+  if (r) {
+    e.patient_id = r->patient_id;
+    e.study_uid = r->study_uid;
+    e.series_uid = r->series_uid;
+    e.sop_uid = r->sop_instance_uid;
+  } else {
+    e.sop_uid = ctx.expected_sop_instance;
+  }
+  return e;
+}
+
+} // namespace
+
+IngestService::IngestService(store::BlobStore& store, index::Index& index, audit::AuditSink& audit,
+                             dicom::Limits limits)
+    : store_(store), index_(index), audit_(audit), limits_(limits) {}
+
+Result<store::TempBlob> IngestService::begin() { return store_.create_temp(); }
+
+Result<StoreResult> IngestService::ingest(const StoreContext& ctx, const store::TempBlob& temp) {
+  auto refuse = [&](const Error& err, const InstanceRecord* r) -> Result<StoreResult> {
+    store_.abort(temp);
+    auto e = store_event(ctx, r);
+    e.outcome = audit::Outcome::failure;
+    e.reason = err.message;
+    audit_.record(e);
+    return std::unexpected(err);
+  };
+
+  auto inspected = dicom::inspect_file(temp.path, limits_);
+  if (!inspected) return refuse(inspected.error(), nullptr);
+  const InstanceRecord& r = inspected->record;
+  if (!ctx.expected_sop_class.empty() && ctx.expected_sop_class != r.sop_class_uid)
+    return refuse(make_error(Errc::invalid_argument, "SOP Class UID of the data set differs from the request"), &r);
+  if (!ctx.expected_sop_instance.empty() && ctx.expected_sop_instance != r.sop_instance_uid)
+    return refuse(make_error(Errc::invalid_argument, "SOP Instance UID of the data set differs from the request"),
+                  &r);
+
+  auto digest = store::sha256_file(temp.path, inspected->dataset_offset);
+  if (!digest) return refuse(digest.error(), &r);
+  std::error_code ec;
+  auto size = std::filesystem::file_size(temp.path, ec);
+  if (ec) return refuse(make_error(Errc::io_error, "cannot stat received object"), &r);
+
+  auto created = store_.commit(temp, *digest);
+  if (!created) return refuse(created.error(), &r);
+
+  auto inserted = index_.insert(r, index::BlobInfo{*digest, size, *digest});
+  auto undo_blob = [&] {
+    if (*created) (void)store_.remove(*digest);
+  };
+  auto e = store_event(ctx, &r);
+  if (!inserted) {
+    undo_blob();
+    e.outcome = audit::Outcome::failure;
+    e.reason = inserted.error().message;
+    audit_.record(e);
+    return std::unexpected(inserted.error());
+  }
+
+  StoreResult result;
+  result.sop_instance_uid = r.sop_instance_uid;
+  result.study_uid = r.study_uid;
+  switch (inserted->outcome) {
+    case index::InsertOutcome::stored:
+      result.kind = StoreResult::Kind::stored;
+      e.outcome = audit::Outcome::success;
+      break;
+    case index::InsertOutcome::duplicate:
+      result.kind = StoreResult::Kind::duplicate;
+      e.outcome = audit::Outcome::success;
+      e.details.emplace_back("duplicate", "identical instance already stored");
+      break;
+    case index::InsertOutcome::conflict: {
+      undo_blob();
+      Error err = make_error(Errc::conflict,
+                             "an instance with this SOP Instance UID and different content is already stored");
+      e.outcome = audit::Outcome::failure;
+      e.reason = err.message;
+      audit_.record(e);
+      return std::unexpected(err);
+    }
+    case index::InsertOutcome::quarantined:
+      result.kind = StoreResult::Kind::quarantined;
+      e.type = audit::Type::quarantine;
+      e.outcome = audit::Outcome::success;
+      e.reason = inserted->reason;
+      e.details.emplace_back("action", "held");
+      e.details.emplace_back("quarantine_id", std::to_string(inserted->quarantine_id));
+      break;
+  }
+  audit_.record(e);
+  return result;
+}
+
+Result<StoreResult> IngestService::ingest_file(const StoreContext& ctx, const std::filesystem::path& file) {
+  std::error_code ec;
+  auto size = std::filesystem::file_size(file, ec);
+  if (ec) return fail(Errc::io_error, "cannot read " + file.filename().string());
+  if (size > limits_.max_object_bytes) return fail(Errc::too_large, "object exceeds the size limit");
+  auto temp = store_.create_temp();
+  if (!temp) return std::unexpected(temp.error());
+  std::filesystem::copy_file(file, temp->path, std::filesystem::copy_options::overwrite_existing, ec);
+  if (ec) {
+    store_.abort(*temp);
+    return fail(Errc::io_error, "cannot copy " + file.filename().string() + ": " + ec.message());
+  }
+  return ingest(ctx, *temp);
+}
+
+Status IngestService::release(const Principal& principal, std::int64_t id) {
+  auto entry = index_.get_quarantine(id);
+  if (!entry) return std::unexpected(entry.error());
+  if (!*entry) return fail(Errc::not_found, "no quarantined instance with id " + std::to_string(id));
+  const auto& q = **entry;
+  auto inserted = index_.insert(q.record, q.blob, /*force=*/true);
+  if (!inserted) return std::unexpected(inserted.error());
+  if (inserted->outcome == index::InsertOutcome::conflict)
+    return fail(Errc::conflict, "a different instance with this SOP Instance UID is already stored");
+  if (auto s = index_.remove_quarantine(id); !s) return s;
+  audit::Event e;
+  e.type = audit::Type::quarantine;
+  e.outcome = audit::Outcome::success;
+  e.actor = principal.name;
+  e.source = principal.source;
+  e.patient_id = q.record.patient_id;
+  e.study_uid = q.record.study_uid;
+  e.sop_uid = q.record.sop_instance_uid;
+  e.details.emplace_back("action", "released");
+  e.details.emplace_back("quarantine_id", std::to_string(id));
+  audit_.record(e);
+  return {};
+}
+
+Status IngestService::drop(const Principal& principal, std::int64_t id) {
+  auto entry = index_.get_quarantine(id);
+  if (!entry) return std::unexpected(entry.error());
+  if (!*entry) return fail(Errc::not_found, "no quarantined instance with id " + std::to_string(id));
+  const auto& q = **entry;
+  if (auto s = index_.remove_quarantine(id); !s) return s;
+  // The blob may still back an archived instance or another held copy.
+  bool referenced = false;
+  if (auto inst = index_.find_instance(q.record.sop_instance_uid); inst && *inst && (*inst)->blob_key == q.blob.key)
+    referenced = true;
+  if (auto rest = index_.list_quarantine(); rest) {
+    for (const auto& other : *rest)
+      if (other.blob.key == q.blob.key) referenced = true;
+  } else {
+    referenced = true;  // be conservative: never delete what may be in use
+  }
+  if (!referenced) (void)store_.remove(q.blob.key);
+  audit::Event e;
+  e.type = audit::Type::quarantine;
+  e.outcome = audit::Outcome::success;
+  e.actor = principal.name;
+  e.source = principal.source;
+  e.patient_id = q.record.patient_id;
+  e.study_uid = q.record.study_uid;
+  e.sop_uid = q.record.sop_instance_uid;
+  e.details.emplace_back("action", "dropped");
+  e.details.emplace_back("quarantine_id", std::to_string(id));
+  audit_.record(e);
+  return {};
+}
+
+Result<std::size_t> IngestService::recover() {
+  store_.clean_temp();
+  auto keys = store_.list_keys();
+  if (!keys) return std::unexpected(keys.error());
+  auto refs = index_.referenced_blob_keys();
+  if (!refs) return std::unexpected(refs.error());
+  std::unordered_set<std::string> referenced(refs->begin(), refs->end());
+  std::size_t recovered = 0;
+  for (const auto& key : *keys) {
+    if (referenced.contains(key)) continue;
+    // An unreferenced blob was fsynced before its index transaction; either
+    // that transaction never committed (no success was sent) or a power cut
+    // dropped the tail of the WAL (a success may have been sent). Re-index it
+    // through the normal decision; remove it only if it cannot be indexed.
+    auto path = store_.path_of(key);
+    if (!path) continue;
+    bool keep = false;
+    if (auto inspected = dicom::inspect_file(*path, limits_); inspected) {
+      std::error_code ec;
+      auto size = std::filesystem::file_size(*path, ec);
+      auto inserted = index_.insert(inspected->record, index::BlobInfo{key, ec ? 0 : size, key});
+      keep = inserted && (inserted->outcome == index::InsertOutcome::stored ||
+                          inserted->outcome == index::InsertOutcome::quarantined);
+    }
+    if (!keep) (void)store_.remove(key);
+    ++recovered;
+  }
+  if (recovered > 0) log::warn("recovery: {} unreferenced blob(s) re-indexed or removed", recovered);
+  return recovered;
+}
+
+} // namespace tresor::services

@@ -1,0 +1,105 @@
+// Use cases shared by every front end (DIMSE now, DICOMweb later).
+// Contract: net/ and http/ translate their protocol into these calls and back;
+// every call is audited here (the front ends audit associations/sessions only).
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+#include "audit/audit.h"
+#include "core/accounts.h"
+#include "core/error.h"
+#include "core/model.h"
+#include "dicom/inspect.h"
+#include "index/index.h"
+#include "store/blob_store.h"
+
+namespace tresor::services {
+
+struct StoreContext {
+  Principal principal;
+  std::string expected_sop_class;     // from the C-STORE command ("" = do not check)
+  std::string expected_sop_instance;
+};
+
+struct StoreResult {
+  enum class Kind { stored, duplicate, quarantined } kind = Kind::stored;
+  std::string sop_instance_uid;
+  std::string study_uid;
+};
+
+// Ingest: validate, sanitize, write durably, index, answer.
+class IngestService {
+public:
+  IngestService(store::BlobStore& store, index::Index& index, audit::AuditSink& audit, dicom::Limits limits);
+  // An empty temp file for a streaming receiver (DCMTK writes the C-STORE there).
+  Result<store::TempBlob> begin();
+  // Consumes `temp` in every case (committed or removed). Success means the
+  // blob is fsynced and the index rows are committed.
+  Result<StoreResult> ingest(const StoreContext& context, const store::TempBlob& temp);
+  // Copies an existing file into a temp blob and ingests it (tresor import).
+  Result<StoreResult> ingest_file(const StoreContext& context, const std::filesystem::path& file);
+  // Quarantine release: ingest the held instance into the index, skipping the demographics check.
+  Status release(const Principal& principal, std::int64_t quarantine_id);
+  Status drop(const Principal& principal, std::int64_t quarantine_id);
+  // Start-up recovery: removes temp files, and removes blobs no row references
+  // (their index transaction never committed, so no success was sent).
+  Result<std::size_t> recover();
+
+private:
+  store::BlobStore& store_;
+  index::Index& index_;
+  audit::AuditSink& audit_;
+  dicom::Limits limits_;
+};
+
+// C-FIND / QIDO.
+class QueryService {
+public:
+  QueryService(index::Index& index, audit::AuditSink& audit, std::size_t cap);
+  // resource_exhausted when more than the cap match and the principal has no unlimited_find.
+  Result<std::vector<ResultRow>> find(const Principal& principal, const QueryRequest& request);
+
+private:
+  index::Index& index_;
+  audit::AuditSink& audit_;
+  std::size_t cap_;
+};
+
+struct RetrieveItem {
+  InstanceLocation location;
+  std::filesystem::path file;   // where to read the stored Part-10 file
+};
+
+// C-GET / C-MOVE / WADO: which instances, and where their bytes are.
+class RetrieveService {
+public:
+  RetrieveService(index::Index& index, store::BlobStore& store, audit::AuditSink& audit);
+  Result<std::vector<RetrieveItem>> locate(const Principal& principal, const QueryRequest& request,
+                                           audit::Type type, const std::string& destination = {});
+
+private:
+  index::Index& index_;
+  store::BlobStore& store_;
+  audit::AuditSink& audit_;
+};
+
+// Storage commitment: which of the referenced instances are safely stored.
+struct CommitmentItem {
+  std::string sop_class_uid, sop_instance_uid;
+};
+struct CommitmentResult {
+  std::vector<CommitmentItem> success, failed;
+};
+class CommitmentService {
+public:
+  CommitmentService(index::Index& index, audit::AuditSink& audit);
+  CommitmentResult check(const Principal& principal, const std::vector<CommitmentItem>& items);
+
+private:
+  index::Index& index_;
+  audit::AuditSink& audit_;
+};
+
+} // namespace tresor::services

@@ -1,0 +1,44 @@
+// Content-addressed blob storage. Contract:
+//  - a blob key is the lowercase hex SHA-256 of the stored object's data set
+//    (64 chars); paths are derived from the key only, never from a UID;
+//  - create_temp() gives an empty file under <root>/tmp for a writer to fill;
+//  - commit() fsyncs the temp file, renames it to its final path and fsyncs the
+//    directory; if a blob with that key exists, the temp file is removed and
+//    commit() reports created=false (same content is never stored twice);
+//  - after a crash, files left in <root>/tmp are garbage (clean_temp()).
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+#include "core/error.h"
+
+namespace tresor::store {
+
+struct TempBlob {
+  std::filesystem::path path;
+};
+
+class BlobStore {
+public:
+  virtual ~BlobStore() = default;
+  virtual Result<TempBlob> create_temp() = 0;
+  // Returns true if a new blob was created, false if it already existed.
+  virtual Result<bool> commit(const TempBlob& temp, const std::string& key) = 0;
+  virtual void abort(const TempBlob& temp) noexcept = 0;
+  virtual Result<std::filesystem::path> path_of(const std::string& key) const = 0;
+  virtual Status remove(const std::string& key) = 0;
+  virtual Result<std::vector<std::string>> list_keys() const = 0;
+  virtual void clean_temp() noexcept = 0;
+};
+
+// Filesystem implementation rooted at `root` (created if missing).
+Result<std::unique_ptr<BlobStore>> open_fs_store(const std::filesystem::path& root);
+
+// Lowercase hex SHA-256 of the file's bytes from `offset` to the end.
+Result<std::string> sha256_file(const std::filesystem::path& file, std::uint64_t offset);
+
+bool is_valid_key(std::string_view key) noexcept;
+
+} // namespace tresor::store

@@ -1,0 +1,144 @@
+// Filesystem blob store: <root>/tmp/<random> while writing,
+// <root>/<k0k1>/<k2k3>/<key> once committed. See blob_store.h for the contract.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <random>
+
+#include "core/log.h"
+#include "store/blob_store.h"
+
+namespace tresor::store {
+namespace fs = std::filesystem;
+
+bool is_valid_key(std::string_view key) noexcept {
+  if (key.size() != 64) return false;
+  for (char c : key)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
+
+namespace {
+
+Error io_error(const std::string& what, int err) {
+  return make_error(err == ENOSPC ? Errc::resource_exhausted : Errc::io_error,
+                    what + ": " + std::strerror(err));
+}
+
+Status fsync_path(const fs::path& p, bool directory) {
+  int fd = ::open(p.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
+  if (fd < 0) return std::unexpected(io_error("open for fsync", errno));
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) return std::unexpected(io_error("fsync", err));
+  return {};
+}
+
+std::string random_name() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  static std::atomic<unsigned> counter{0};
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%016llx-%u.part", static_cast<unsigned long long>(rng()), counter++);
+  return buf;
+}
+
+class FsBlobStore final : public BlobStore {
+public:
+  explicit FsBlobStore(fs::path root) : root_(std::move(root)), tmp_(root_ / "tmp") {}
+
+  Result<TempBlob> create_temp() override {
+    for (int attempt = 0; attempt < 4; ++attempt) {
+      fs::path p = tmp_ / random_name();
+      int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+      if (fd >= 0) {
+        ::close(fd);
+        return TempBlob{p};
+      }
+      if (errno != EEXIST) return std::unexpected(io_error("create temp blob", errno));
+    }
+    return fail(Errc::internal, "could not create a unique temp blob");
+  }
+
+  Result<bool> commit(const TempBlob& temp, const std::string& key) override {
+    if (!is_valid_key(key)) return fail(Errc::internal, "invalid blob key");
+    if (temp.path.parent_path() != tmp_) return fail(Errc::internal, "temp blob outside the store");
+    fs::path dst = final_path(key);
+    std::error_code ec;
+    if (fs::exists(dst, ec)) {
+      abort(temp);
+      return false;
+    }
+    fs::create_directories(dst.parent_path(), ec);
+    if (ec) return std::unexpected(io_error("create blob directory", ec.value()));
+    if (auto s = fsync_path(temp.path, false); !s) return std::unexpected(s.error());
+    // link() never replaces an existing blob (a concurrent writer of the same
+    // content wins harmlessly); then drop the temp name.
+    if (::link(temp.path.c_str(), dst.c_str()) != 0) {
+      int err = errno;
+      abort(temp);
+      if (err == EEXIST) return false;
+      return std::unexpected(io_error("link blob", err));
+    }
+    ::unlink(temp.path.c_str());
+    if (auto s = fsync_path(dst.parent_path(), true); !s) return std::unexpected(s.error());
+    return true;
+  }
+
+  void abort(const TempBlob& temp) noexcept override {
+    if (temp.path.parent_path() == tmp_) ::unlink(temp.path.c_str());
+  }
+
+  Result<fs::path> path_of(const std::string& key) const override {
+    if (!is_valid_key(key)) return fail(Errc::invalid_argument, "invalid blob key");
+    return final_path(key);
+  }
+
+  Status remove(const std::string& key) override {
+    if (!is_valid_key(key)) return fail(Errc::invalid_argument, "invalid blob key");
+    if (::unlink(final_path(key).c_str()) != 0 && errno != ENOENT)
+      return std::unexpected(io_error("remove blob", errno));
+    return {};
+  }
+
+  Result<std::vector<std::string>> list_keys() const override {
+    std::vector<std::string> keys;
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(root_, ec); !ec && it != fs::recursive_directory_iterator();
+         it.increment(ec)) {
+      if (it->path() == tmp_) {
+        it.disable_recursion_pending();
+        continue;
+      }
+      if (it->is_regular_file(ec) && is_valid_key(it->path().filename().string())) keys.push_back(it->path().filename());
+    }
+    if (ec) return std::unexpected(io_error("list blobs", ec.value()));
+    return keys;
+  }
+
+  void clean_temp() noexcept override {
+    std::error_code ec;
+    for (auto& e : fs::directory_iterator(tmp_, ec)) fs::remove(e.path(), ec);
+  }
+
+private:
+  fs::path final_path(const std::string& key) const { return root_ / key.substr(0, 2) / key.substr(2, 2) / key; }
+  fs::path root_, tmp_;
+};
+
+} // namespace
+
+Result<std::unique_ptr<BlobStore>> open_fs_store(const fs::path& root) {
+  std::error_code ec;
+  fs::create_directories(root / "tmp", ec);
+  if (ec) return fail(Errc::io_error, "cannot create store directory " + root.string() + ": " + ec.message());
+  ::chmod(root.c_str(), 0700);
+  return std::unique_ptr<BlobStore>(new FsBlobStore(root));
+}
+
+} // namespace tresor::store

@@ -1,0 +1,114 @@
+// Shared helpers for the index unit tests: a temporary database directory,
+// record builders and result accessors.
+#pragma once
+#include <gtest/gtest.h>
+#include <unistd.h>
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+#include "index/index.h"
+
+namespace tresor::index::test {
+
+class TempDir {
+public:
+  TempDir() {
+    static std::atomic<int> counter{0};
+    path_ = std::filesystem::temp_directory_path() /
+            ("tresor-index-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::filesystem::path& path() const { return path_; }
+
+private:
+  std::filesystem::path path_;
+};
+
+inline InstanceRecord make_record(const std::string& patient_id, const std::string& study_uid,
+                                  const std::string& series_uid, const std::string& sop_uid) {
+  InstanceRecord r;
+  r.specific_character_set = "ISO_IR 192";
+  r.patient_id = patient_id;
+  r.patient_name = "NAME^" + patient_id;
+  r.patient_birth_date = "19700101";
+  r.patient_sex = "O";
+  r.study_uid = study_uid;
+  r.study_date = "20200101";
+  r.study_time = "120000";
+  r.series_uid = series_uid;
+  r.modality = "CT";
+  r.series_number = "1";
+  r.sop_class_uid = "1.2.840.10008.5.1.4.1.1.2";
+  r.sop_instance_uid = sop_uid;
+  r.instance_number = "1";
+  r.transfer_syntax_uid = "1.2.840.10008.1.2.1";
+  r.rows = "512";
+  r.columns = "512";
+  return r;
+}
+
+inline BlobInfo blob_for(const std::string& sop_uid, const std::string& variant = "") {
+  BlobInfo b;
+  b.digest = "sha256-" + sop_uid + variant;
+  b.key = b.digest;
+  b.size = 1000 + sop_uid.size();
+  return b;
+}
+
+inline std::string value_of(const ResultRow& row, Tag tag) {
+  for (const auto& a : row)
+    if (a.tag == tag) return a.value;
+  ADD_FAILURE() << "tag " << std::hex << tag << " missing from result row";
+  return {};
+}
+
+// The values of `tag` over all rows, sorted.
+inline std::vector<std::string> column(const std::vector<ResultRow>& rows, Tag tag) {
+  std::vector<std::string> out;
+  for (const auto& r : rows) out.push_back(value_of(r, tag));
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+inline QueryRequest request(QueryModel model, Level level, AttrList keys) {
+  QueryRequest q;
+  q.model = model;
+  q.level = level;
+  q.keys = std::move(keys);
+  return q;
+}
+
+class IndexTest : public ::testing::Test {
+protected:
+  void SetUp() override { reopen(); }
+  void reopen() {
+    index_.reset();
+    auto opened = open_sqlite(db_file());
+    ASSERT_TRUE(opened.has_value()) << opened.error().message;
+    index_ = std::move(*opened);
+  }
+  std::filesystem::path db_file() const { return dir_.path() / "index.db"; }
+  InsertOutcome store(const InstanceRecord& r, const std::string& variant = "") {
+    auto res = index_->insert(r, blob_for(r.sop_instance_uid, variant));
+    EXPECT_TRUE(res.has_value()) << res.error().message;
+    return res ? res->outcome : InsertOutcome::conflict;
+  }
+  std::vector<ResultRow> find(const QueryRequest& q, std::size_t limit = 1000) {
+    auto res = index_->find(q, limit);
+    EXPECT_TRUE(res.has_value()) << res.error().message;
+    return res ? *res : std::vector<ResultRow>{};
+  }
+
+  TempDir dir_;
+  std::unique_ptr<SqliteIndex> index_;
+};
+
+} // namespace tresor::index::test

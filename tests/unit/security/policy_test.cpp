@@ -1,0 +1,389 @@
+#include "security/policy.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "security/passwords.h"
+#include "test_support.h"
+
+namespace tresor::security {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr std::int64_t kNow = 1'800'000'000;
+const std::string kIssuer = "https://idp.example.org";
+const std::string kAudience = "tresor";
+const std::string kPasscode = "correct horse battery staple";
+
+// In-memory AccountRepository that counts lookups.
+class MemoryAccounts final : public AccountRepository {
+public:
+  Result<std::optional<Peer>> find_peer(const std::string& ae) override {
+    ++peer_lookups;
+    if (fail_lookups) return fail(Errc::io_error, "database unavailable");
+    auto it = peers.find(ae);
+    if (it == peers.end()) return std::optional<Peer>{};
+    return std::optional<Peer>{it->second};
+  }
+  Result<std::vector<Peer>> list_peers() override {
+    std::vector<Peer> out;
+    for (const auto& [k, p] : peers) out.push_back(p);
+    return out;
+  }
+  Status put_peer(const Peer& p) override {
+    peers[p.ae_title] = p;
+    return {};
+  }
+  Result<bool> remove_peer(const std::string& ae) override { return peers.erase(ae) > 0; }
+  Result<std::optional<User>> find_user(const std::string& name) override {
+    auto it = users.find(name);
+    if (it == users.end()) return std::optional<User>{};
+    return std::optional<User>{it->second};
+  }
+  Result<std::vector<User>> list_users() override {
+    std::vector<User> out;
+    for (const auto& [k, u] : users) out.push_back(u);
+    return out;
+  }
+  Status put_user(const User& u) override {
+    users[u.username] = u;
+    return {};
+  }
+  Result<bool> remove_user(const std::string& name) override { return users.erase(name) > 0; }
+
+  std::map<std::string, Peer> peers;
+  std::map<std::string, User> users;
+  int peer_lookups = 0;
+  bool fail_lookups = false;
+};
+
+class TestClock final : public Clock {
+public:
+  std::chrono::system_clock::time_point now() const override { return t; }
+  std::chrono::system_clock::time_point t{std::chrono::seconds(kNow)};
+};
+
+class Association : public ::testing::Test {
+protected:
+  static void SetUpTestSuite() {
+    ASSERT_TRUE(init_crypto().has_value());
+    auto h = hash_password(kPasscode);  // one Argon2id hash for the whole suite
+    ASSERT_TRUE(h.has_value());
+    hash_ = *h;
+    ec_ = testing::make_ec_key().release();
+  }
+  static void TearDownTestSuite() { EVP_PKEY_free(ec_); }
+
+  void SetUp() override {
+    config_.dimse.ae_title = "TRESOR";
+    config_.dimse.plaintext_enabled = true;
+
+    Peer ct;
+    ct.ae_title = "CT_SCANNER_1";
+    ct.hosts = {"10.0.0.5", "10.0.0.6"};
+    ct.operations = {Operation::echo, Operation::store};
+    accounts_.put_peer(ct);
+
+    Peer ws;
+    ws.ae_title = "WORKSTATION";
+    ws.hosts = {"10.0.1.7"};
+    ws.operations = {Operation::echo, Operation::find, Operation::move};
+    ws.cert_sha256 = std::string(64, 'a');
+    ws.unlimited_find = true;
+    accounts_.put_peer(ws);
+
+    Peer legacy;
+    legacy.ae_title = "LEGACY_US";
+    legacy.hosts = {"192.168.1.20"};
+    legacy.operations = {Operation::store};
+    legacy.allow_plaintext = true;
+    accounts_.put_peer(legacy);
+
+    Peer strict = ct;
+    strict.ae_title = "VIEWER";
+    strict.hosts = {"10.0.2.2"};
+    strict.require_user_identity = true;
+    accounts_.put_peer(strict);
+
+    accounts_.put_user(User{"alice", hash_, {Role::clinician}, true});
+    accounts_.put_user(User{"bob", hash_, {Role::clinician}, false});
+
+    testing::write_jwks(dir_ / "jwks.json", {testing::jwk_of(ec_, "k1")});
+    auto v = JwtVerifier::from_jwks_file(dir_ / "jwks.json", kIssuer, kAudience, {"ES256"});
+    ASSERT_TRUE(v.has_value()) << v.error().message;
+    jwt_ = std::move(*v);
+  }
+
+  AssociationPolicy policy(const JwtVerifier* jwt) { return AssociationPolicy(config_, accounts_, jwt, failures_, clock_); }
+  Decision decide(const AssociationRequest& r) { return policy(jwt_.get()).decide(r); }
+
+  // A TLS request from CT_SCANNER_1 with a certificate whose CN is its AE title.
+  static AssociationRequest ct_request() {
+    AssociationRequest r;
+    r.calling_ae = "CT_SCANNER_1";
+    r.called_ae = "TRESOR";
+    r.source_ip = "10.0.0.5";
+    r.transport = Transport::tls;
+    r.client_cert_present = true;
+    r.client_cert_cn = "CT_SCANNER_1";
+    r.client_cert_sha256 = std::string(64, 'f');
+    return r;
+  }
+
+  static AssociationRequest with_identity(AssociationRequest r, int type, std::string primary, std::string secondary = "") {
+    r.identity = UserIdentity{type, std::move(primary), std::move(secondary)};
+    return r;
+  }
+
+  std::string token(const std::string& sub, std::int64_t exp_offset = 300) {
+    nlohmann::json c = {{"sub", sub}, {"iss", kIssuer}, {"aud", kAudience}, {"exp", kNow + exp_offset}};
+    return testing::make_token("ES256", ec_, c, "k1");
+  }
+
+  void expect_refused(const Decision& d, const std::string& reason_part) {
+    EXPECT_FALSE(d.accepted);
+    EXPECT_NE(d.reason.find(reason_part), std::string::npos) << "reason: " << d.reason;
+  }
+
+  testing::TempDir dir_;
+  config::Config config_;
+  MemoryAccounts accounts_;
+  FailureTracker failures_{3, 60s, 900s};
+  TestClock clock_;
+  std::unique_ptr<JwtVerifier> jwt_;
+  static inline std::string hash_;
+  static inline EVP_PKEY* ec_ = nullptr;
+};
+
+TEST_F(Association, AcceptsRegisteredPeerWhoseCertificateCnIsItsAeTitle) {
+  Decision d = decide(ct_request());
+  ASSERT_TRUE(d.accepted) << d.reason;
+  EXPECT_EQ(d.principal.kind, Principal::Kind::peer);
+  EXPECT_EQ(d.principal.name, "CT_SCANNER_1");
+  EXPECT_EQ(d.principal.user, "");
+  EXPECT_EQ(d.principal.source, "10.0.0.5");
+  EXPECT_EQ(d.principal.operations, (std::set<Operation>{Operation::echo, Operation::store}));
+  EXPECT_FALSE(d.principal.unlimited_find);
+  EXPECT_FALSE(d.source_now_blocked);
+}
+
+TEST_F(Association, IgnoresInsignificantSpacesInAeTitles) {
+  auto r = ct_request();
+  r.calling_ae = "CT_SCANNER_1    ";
+  r.called_ae = "TRESOR          ";
+  EXPECT_TRUE(decide(r).accepted);
+}
+
+TEST_F(Association, RefusesBlockedSourceBeforeLookingAtAnythingElse) {
+  for (int i = 0; i < 3; ++i) failures_.record_failure("10.0.0.5", clock_.t);
+  const int lookups = accounts_.peer_lookups;
+  Decision d = decide(ct_request());
+  expect_refused(d, "blocked");
+  EXPECT_EQ(accounts_.peer_lookups, lookups);
+}
+
+TEST_F(Association, RefusesCalledAeTitleThatIsNotOurs) {
+  auto r = ct_request();
+  r.called_ae = "ANY-SCP";
+  expect_refused(decide(r), "called AE");
+  r.called_ae = "tresor";  // AE titles are case-sensitive
+  expect_refused(decide(r), "called AE");
+}
+
+TEST_F(Association, RefusesUnknownCallingAeTitle) {
+  auto r = ct_request();
+  r.calling_ae = "EVIL";
+  r.client_cert_cn = "EVIL";
+  expect_refused(decide(r), "calling AE not registered");
+  r.calling_ae = "";
+  expect_refused(decide(r), "empty calling AE");
+}
+
+TEST_F(Association, RefusesWhenThePeerLookupFails) {
+  accounts_.fail_lookups = true;
+  expect_refused(decide(ct_request()), "lookup failed");
+}
+
+TEST_F(Association, RefusesRegisteredAeTitleFromAnAddressNotListedForIt) {
+  auto r = ct_request();
+  r.source_ip = "10.0.0.99";
+  expect_refused(decide(r), "source address not allowed for peer");
+  r.source_ip = "10.0.0.6";  // its second host is fine
+  EXPECT_TRUE(decide(r).accepted);
+}
+
+TEST_F(Association, RefusesPlaintextForPeerWithoutAllowPlaintext) {
+  auto r = ct_request();
+  r.transport = Transport::plaintext;
+  r.client_cert_present = false;
+  expect_refused(decide(r), "plaintext transport not allowed");
+}
+
+TEST_F(Association, AcceptsPlaintextForPinnedPeerThatAllowsIt) {
+  AssociationRequest r;
+  r.calling_ae = "LEGACY_US";
+  r.called_ae = "TRESOR";
+  r.source_ip = "192.168.1.20";
+  r.transport = Transport::plaintext;
+  Decision d = decide(r);
+  ASSERT_TRUE(d.accepted) << d.reason;
+  EXPECT_EQ(d.principal.operations, std::set<Operation>{Operation::store});
+  r.source_ip = "192.168.1.21";
+  expect_refused(decide(r), "source address not allowed");
+}
+
+TEST_F(Association, RefusesPlaintextWhenThePlaintextListenerIsDisabled) {
+  config_.dimse.plaintext_enabled = false;
+  AssociationRequest r;
+  r.calling_ae = "LEGACY_US";
+  r.called_ae = "TRESOR";
+  r.source_ip = "192.168.1.20";
+  r.transport = Transport::plaintext;
+  expect_refused(decide(r), "plaintext listener is disabled");
+}
+
+TEST_F(Association, RefusesClientCertificateWhoseCnIsNotTheAeTitle) {
+  auto r = ct_request();
+  r.client_cert_cn = "OTHER_MODALITY";
+  expect_refused(decide(r), "client certificate not bound to peer");
+}
+
+TEST_F(Association, AcceptsPinnedCertificateFingerprintCaseInsensitively) {
+  AssociationRequest r;
+  r.calling_ae = "WORKSTATION";
+  r.called_ae = "TRESOR";
+  r.source_ip = "10.0.1.7";
+  r.client_cert_present = true;
+  r.client_cert_cn = "something else entirely";  // the pin wins over the CN
+  r.client_cert_sha256 = std::string(64, 'A');
+  Decision d = decide(r);
+  ASSERT_TRUE(d.accepted) << d.reason;
+  EXPECT_TRUE(d.principal.unlimited_find);
+  EXPECT_TRUE(d.principal.may(Operation::move));
+  EXPECT_FALSE(d.principal.may(Operation::store));
+}
+
+TEST_F(Association, RefusesCertificateThatDoesNotMatchThePinEvenWithTheRightCn) {
+  AssociationRequest r;
+  r.calling_ae = "WORKSTATION";
+  r.called_ae = "TRESOR";
+  r.source_ip = "10.0.1.7";
+  r.client_cert_present = true;
+  r.client_cert_cn = "WORKSTATION";
+  r.client_cert_sha256 = std::string(64, 'b');
+  expect_refused(decide(r), "client certificate not bound to peer");
+}
+
+TEST_F(Association, RequiresUserIdentityOverTlsWithoutClientCertificate) {
+  auto r = ct_request();
+  r.client_cert_present = false;
+  r.client_cert_cn.clear();
+  expect_refused(decide(r), "user identity required");
+}
+
+TEST_F(Association, AcceptsCorrectPasscodeOverTlsWithoutClientCertificate) {
+  auto r = ct_request();
+  r.client_cert_present = false;
+  Decision d = decide(with_identity(r, 2, "alice", kPasscode));
+  ASSERT_TRUE(d.accepted) << d.reason;
+  EXPECT_EQ(d.principal.name, "CT_SCANNER_1");
+  EXPECT_EQ(d.principal.user, "alice");
+}
+
+TEST_F(Association, RefusesWrongPasscodeWithoutRevealingIt) {
+  const std::string wrong = "Tr0ub4dor&3-guess";
+  Decision d = decide(with_identity(ct_request(), 2, "alice", wrong));
+  expect_refused(d, "wrong passcode");
+  EXPECT_EQ(d.reason.find(wrong), std::string::npos);
+}
+
+TEST_F(Association, RefusesUnknownUserWithoutRecordingTheName) {
+  Decision d = decide(with_identity(ct_request(), 2, "correct horse battery stapler", kPasscode));
+  expect_refused(d, "unknown user");
+  EXPECT_EQ(d.reason.find("stapler"), std::string::npos);
+  EXPECT_EQ(d.reason.find(kPasscode), std::string::npos);
+}
+
+TEST_F(Association, RefusesDisabledUserEvenWithTheRightPasscode) {
+  expect_refused(decide(with_identity(ct_request(), 2, "bob", kPasscode)), "disabled");
+}
+
+TEST_F(Association, RefusesEmptyPasscodeWithoutHashing) {
+  expect_refused(decide(with_identity(ct_request(), 2, "alice", "")), "empty passcode");
+}
+
+TEST_F(Association, RequiresUserIdentityWhenThePeerDemandsIt) {
+  auto r = ct_request();
+  r.calling_ae = "VIEWER";
+  r.client_cert_cn = "VIEWER";
+  r.source_ip = "10.0.2.2";
+  expect_refused(decide(r), "user identity required by peer");
+  Decision d = decide(with_identity(r, 5, token("alice")));
+  ASSERT_TRUE(d.accepted) << d.reason;
+  EXPECT_EQ(d.principal.user, "alice");
+}
+
+TEST_F(Association, RefusesUsernameOnlyKerberosSamlAndUnknownIdentityTypes) {
+  expect_refused(decide(with_identity(ct_request(), 1, "alice")), "type 1");
+  expect_refused(decide(with_identity(ct_request(), 3, "ticket")), "Kerberos");
+  failures_.reset("10.0.0.5");  // three refusals would block the source
+  expect_refused(decide(with_identity(ct_request(), 4, "<saml/>")), "SAML");
+  expect_refused(decide(with_identity(ct_request(), 9, "x")), "unknown user identity type");
+}
+
+TEST_F(Association, AcceptsValidJwtWhoseSubjectIsAnEnabledUser) {
+  auto r = ct_request();
+  r.client_cert_present = false;
+  Decision d = decide(with_identity(r, 5, token("alice")));
+  ASSERT_TRUE(d.accepted) << d.reason;
+  EXPECT_EQ(d.principal.user, "alice");
+}
+
+TEST_F(Association, RefusesJwtForUnknownOrDisabledSubject) {
+  expect_refused(decide(with_identity(ct_request(), 5, token("mallory"))), "not a user");
+  expect_refused(decide(with_identity(ct_request(), 5, token("bob"))), "disabled");
+}
+
+TEST_F(Association, RefusesExpiredOrForgedJwtWithoutEchoingTheToken) {
+  const std::string expired = token("alice", -3600);
+  Decision d = decide(with_identity(ct_request(), 5, expired));
+  expect_refused(d, "expired");
+  EXPECT_EQ(d.reason.find(expired), std::string::npos);
+  std::string forged = token("alice");
+  forged.back() = forged.back() == 'A' ? 'Q' : 'A';
+  expect_refused(decide(with_identity(ct_request(), 5, forged)), "JWT refused");
+}
+
+TEST_F(Association, RefusesJwtWhenNoVerifierIsConfigured) {
+  Decision d = policy(nullptr).decide(with_identity(ct_request(), 5, token("alice")));
+  expect_refused(d, "not configured");
+}
+
+TEST_F(Association, EveryRefusalCountsAndTheThirdOneBlocksTheSource) {
+  auto bad = ct_request();
+  bad.calling_ae = "EVIL";
+  EXPECT_FALSE(decide(bad).source_now_blocked);
+  EXPECT_FALSE(decide(bad).source_now_blocked);
+  Decision third = decide(bad);
+  EXPECT_FALSE(third.accepted);
+  EXPECT_TRUE(third.source_now_blocked);
+  // Now even a fully valid request from that address is refused ...
+  expect_refused(decide(ct_request()), "blocked");
+  // ... while another source is unaffected.
+  auto other = ct_request();
+  other.source_ip = "10.0.0.6";
+  EXPECT_TRUE(decide(other).accepted);
+  // The block ends with time.
+  clock_.t += 901s;
+  EXPECT_TRUE(decide(ct_request()).accepted);
+}
+
+TEST_F(Association, AcceptedAssociationsDoNotCount) {
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(decide(ct_request()).accepted);
+  EXPECT_FALSE(failures_.is_blocked("10.0.0.5", clock_.t));
+}
+
+} // namespace
+} // namespace tresor::security
