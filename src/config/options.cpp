@@ -27,7 +27,11 @@ const Option kOptions[] = {
      [](Config& c) -> FieldRef { return &c.dimse.plaintext_port; }, 0, 65535},
     {"dimse", "workers", "Associations served at once (worker pool size), 1..256.",
      [](Config& c) -> FieldRef { return &c.dimse.workers; }, 1, 256},
-    {"dimse", "max_pending", "Accepted connections waiting for a worker before new ones are refused (transient).",
+    {"dimse", "negotiators",
+     "Threads that accept connections and negotiate associations (TLS handshake, A-ASSOCIATE-RQ). A silent "
+     "connection holds one of them until acse_timeout_s, never a worker (1..1024).",
+     [](Config& c) -> FieldRef { return &c.dimse.negotiators; }, 1, 1024},
+    {"dimse", "max_pending", "Negotiated associations waiting for a worker before new ones are refused (A-ASSOCIATE-RJ transient).",
      [](Config& c) -> FieldRef { return &c.dimse.max_pending; }, 0, 65536},
     {"dimse", "max_pdu", "Maximum PDU size we receive, in bytes (4096..1048576).",
      [](Config& c) -> FieldRef { return &c.dimse.max_pdu; }, 4096, 1048576},

@@ -5,20 +5,22 @@
 //    so we let it create its listening socket on an ephemeral port and then
 //    replace that descriptor (dup3 onto DUL_networkSocket()) with our own
 //    socket bound to the configured address, non-blocking, with our backlog;
-//  - `workers` threads per listener each poll the listening socket and call
-//    ASC_receiveAssociation() themselves (TCP accept, TLS handshake, reading
-//    the A-ASSOCIATE-RQ), so a silent client holds one worker until the ACSE
-//    timeout and never blocks the others. Losers of an accept race get
-//    EAGAIN from the non-blocking socket and go back to polling;
-//  - one overflow thread per listener receives associations only while all
-//    workers are busy: it queues up to `max_pending` of them for the next free
-//    worker and answers the rest with A-ASSOCIATE-RJ transient;
+//  - `negotiators` threads per listener each wait (epoll, EPOLLEXCLUSIVE) on
+//    the listening socket and call ASC_receiveAssociation() themselves (TCP
+//    accept, TLS handshake, reading the A-ASSOCIATE-RQ). A silent or slow
+//    client holds one negotiator until the ACSE timeout and never a worker;
+//    losers of an accept race get EAGAIN and go back to waiting;
+//  - negotiated requests go to a queue of at most `max_pending`; beyond it,
+//    A-ASSOCIATE-RJ transient. `workers` threads take requests from the queue
+//    and serve them (policy, then DIMSE), so at most `workers` associations
+//    are served at once;
 //  - stop() lets workers finish their current operation, then (after a grace
 //    period) shuts the remaining association sockets down.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -161,20 +163,20 @@ public:
 
   void start() {
     const std::size_t n = std::max<std::size_t>(1, server_.config.dimse.workers);
+    const std::size_t k = std::max<std::size_t>(1, server_.config.dimse.negotiators);
     slots_.reserve(n);
     for (std::size_t i = 0; i < n; ++i) slots_.push_back(std::make_unique<Slot>());
     for (std::size_t i = 0; i < n; ++i) threads_.emplace_back([this, i] { worker(*slots_[i]); });
-    threads_.emplace_back([this] { overflow(); });
-    log::info("listening dimse-{} {}:{} ({} workers, {} pending)", name_, bind_, port_, n,
+    for (std::size_t i = 0; i < k; ++i) threads_.emplace_back([this] { negotiator(); });
+    log::info("listening dimse-{} {}:{} ({} workers, {} negotiators, {} pending)", name_, bind_, port_, n, k,
               server_.config.dimse.max_pending);
   }
 
   // Called after server.stopping was set: wakes every thread of this listener.
   void signal_stop() {
     cv_.notify_all();
-    for (std::size_t i = 0; i < threads_.size(); ++i) {
-      if (wake_write_ >= 0) (void)::write(wake_write_, "s", 1);
-    }
+    // Level-triggered: one byte keeps every negotiator's epoll set readable.
+    if (wake_write_ >= 0) (void)::write(wake_write_, "s", 1);
   }
 
   // Waits for the threads until `deadline`, then shuts the remaining
@@ -231,26 +233,33 @@ private:
     }
   };
 
-  // Waits up to 1 s for a connection (or, for workers, a wake-up: a queued
-  // association or stop). Returns true when the listening socket is readable.
-  bool wait_for_connection(bool with_wake) {
-    pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {wake_read_, POLLIN, 0}};
-    const int n = ::poll(fds, with_wake ? 2 : 1, 1000);
-    if (n <= 0) return false;
-    if (with_wake && fds[1].revents != 0) {
-      char byte;
-      (void)::read(wake_read_, &byte, 1);
+  // Waits up to 1 s for a connection or for stop. Returns true when the
+  // listening socket is readable. Each negotiator has its own epoll set with
+  // the listening socket registered EPOLLEXCLUSIVE, so one connection wakes
+  // one (or a few) of them, not all.
+  bool wait_for_connection(int epfd) {
+    epoll_event ev[2];
+    const int n = ::epoll_wait(epfd, ev, 2, 1000);
+    bool ready = false;
+    for (int i = 0; i < n; ++i) {
+      if (ev[i].data.fd == listen_fd_) ready = true;
     }
-    return (fds[0].revents & POLLIN) != 0;
+    return ready && !server_.stopping.load();
   }
 
+  // Pops the oldest negotiated request that is still fresh; stale ones (their
+  // requestor has most likely given up waiting) are refused as busy.
   bool take_pending(T_ASC_Association*& assoc) {
     const auto max_age = std::chrono::seconds(server_.acse_timeout());
     for (;;) {
       Pending p;
       {
-        std::lock_guard lock(mutex_);
-        if (pending_.empty()) return false;
+        std::unique_lock lock(mutex_);
+        ++idle_workers_;
+        cv_.wait_for(lock, std::chrono::milliseconds(500),
+                     [&] { return server_.stopping.load() || !pending_.empty(); });
+        --idle_workers_;
+        if (pending_.empty() || server_.stopping.load()) return false;
         p = pending_.front();
         pending_.pop_front();
       }
@@ -258,34 +267,45 @@ private:
         assoc = p.assoc;
         return true;
       }
-      // Its requestor has most likely given up waiting for our answer.
       reject_busy(server_, p.assoc);
       drop_association(p.assoc);
     }
   }
 
-  void serve(T_ASC_Association* assoc, Slot& slot) {
-    run_association(server_, assoc, transport_, slot);
-  }
-
   void worker(Slot& slot) {
     Exit exit{*this};
-    const OFBool secure = transport_ == security::Transport::tls ? OFTrue : OFFalse;
     while (!server_.stopping.load()) {
       T_ASC_Association* assoc = nullptr;
-      if (take_pending(assoc)) {
-        ++busy_;
-        serve(assoc, slot);
-        release_busy();
-        continue;
-      }
-      if (!wait_for_connection(true) || server_.stopping.load()) continue;
-      ++busy_;
+      if (take_pending(assoc)) run_association(server_, assoc, transport_, slot);
+    }
+  }
+
+  void negotiator() {
+    Exit exit{*this};
+    const OFBool secure = transport_ == security::Transport::tls ? OFTrue : OFFalse;
+    const int epfd = ::epoll_create1(EPOLL_CLOEXEC);
+    if (epfd < 0) {
+      log::error("dimse-{}: epoll_create1 failed; negotiator not started", name_);
+      return;
+    }
+    epoll_event lev{};
+    lev.events = EPOLLIN | EPOLLEXCLUSIVE;
+    lev.data.fd = listen_fd_;
+    epoll_event wev{};
+    wev.events = EPOLLIN;
+    wev.data.fd = wake_read_;
+    if (::epoll_ctl(epfd, EPOLL_CTL_ADD, listen_fd_, &lev) != 0 ||
+        ::epoll_ctl(epfd, EPOLL_CTL_ADD, wake_read_, &wev) != 0) {
+      log::error("dimse-{}: epoll_ctl failed; negotiator not started", name_);
+      ::close(epfd);
+      return;
+    }
+    while (!server_.stopping.load()) {
+      if (!wait_for_connection(epfd)) continue;
+      T_ASC_Association* assoc = nullptr;
       OFCondition cond = ASC_receiveAssociation(net_, &assoc, server_.max_pdu(), nullptr, nullptr, secure,
                                                 DUL_NOBLOCK, 0);
-      if (cond.good()) {
-        serve(assoc, slot);
-      } else {
+      if (cond.bad()) {
         // Lost the accept race (EAGAIN), or a failed handshake / bad request.
         drop_association(assoc);
         if (cond.code() == DULC_TCPINITERROR) {
@@ -295,34 +315,6 @@ private:
         } else if (cond != DUL_NOASSOCIATIONREQUEST) {
           log::debug("dimse-{}: association request failed: {}", name_, cond.text());
         }
-      }
-      release_busy();
-    }
-  }
-
-  void release_busy() {
-    --busy_;
-    cv_.notify_all();
-  }
-
-  void overflow() {
-    Exit exit{*this};
-    const OFBool secure = transport_ == security::Transport::tls ? OFTrue : OFFalse;
-    const std::size_t workers = slots_.size();
-    while (!server_.stopping.load()) {
-      {
-        std::unique_lock lock(mutex_);
-        cv_.wait_for(lock, std::chrono::milliseconds(200),
-                     [&] { return server_.stopping.load() || busy_.load() >= workers; });
-      }
-      if (server_.stopping.load() || busy_.load() < workers) continue;
-      if (!wait_for_connection(false) || busy_.load() < workers) continue;
-      T_ASC_Association* assoc = nullptr;
-      OFCondition cond = ASC_receiveAssociation(net_, &assoc, server_.max_pdu(), nullptr, nullptr, secure,
-                                                DUL_NOBLOCK, 0);
-      if (cond.bad()) {
-        drop_association(assoc);
-        if (cond.code() == DULC_TCPINITERROR) std::this_thread::sleep_for(std::chrono::milliseconds(20));
         continue;
       }
       if (no_request_received(assoc)) {
@@ -332,18 +324,20 @@ private:
       bool queued = false;
       {
         std::lock_guard lock(mutex_);
-        if (pending_.size() < server_.config.dimse.max_pending) {
+        // Room for it: an idle worker will take it, or the queue has space.
+        if (pending_.size() < server_.config.dimse.max_pending + idle_workers_) {
           pending_.push_back({assoc, std::chrono::steady_clock::now()});
           queued = true;
         }
       }
       if (queued) {
-        if (wake_write_ >= 0) (void)::write(wake_write_, "p", 1);
+        cv_.notify_one();
       } else {
         reject_busy(server_, assoc);
         drop_association(assoc);
       }
     }
+    ::close(epfd);
   }
 
   void close_network() {
@@ -368,12 +362,12 @@ private:
 
   std::vector<std::unique_ptr<Slot>> slots_;
   std::vector<std::thread> threads_;
-  std::atomic<std::size_t> busy_{0};
   std::mutex mutex_;
   std::condition_variable cv_;
   std::condition_variable exited_cv_;
   std::size_t exited_ = 0;
   std::deque<Pending> pending_;
+  std::size_t idle_workers_ = 0;  // workers waiting for a request (guarded by mutex_)
 };
 
 } // namespace detail

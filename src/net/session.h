@@ -134,14 +134,15 @@ private:
   std::vector<StoreOffer> offers_;
 };
 
-// association.cpp: from the received A-ASSOCIATE-RQ to the end of the
-// association. `on_socket` is told the association socket (for a forced
-// shutdown at stop) and -1 when it is closed.
+// Where a worker publishes the socket of the association it serves (for a
+// forced shutdown at stop), and -1 before that socket is closed.
 class SocketRegistry {
 public:
   virtual ~SocketRegistry() = default;
   virtual void set(int fd) = 0;
 };
+// association.cpp: from the received A-ASSOCIATE-RQ to the end of the
+// association (policy, negotiation, commands, release/abort, drop).
 void run_association(ServerContext& server, T_ASC_Association* assoc, security::Transport transport,
                      SocketRegistry& registry);
 

@@ -616,6 +616,9 @@ def dcmdump_normalized(path: Path) -> list[str]:
         s = re.sub(r"\s+#\s*(\d+|u/l),\s*", " # ", s)          # drop the length column
         s = re.sub(r"\((Item|Sequence) with (explicit|undefined) length", r"(\1", s)
         s = re.sub(r"\s+", " ", s)
+        # Trailing value padding is insignificant in DICOM, and storescu's
+        # re-encoding pads odd-length values (it never sends bytes verbatim).
+        s = re.sub(r" +(?=[\\\]])", "", s)
         indent = len(line) - len(line.lstrip(" "))
         lines.append(f"{indent:02d} {s}")
     return lines

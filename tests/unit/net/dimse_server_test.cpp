@@ -388,12 +388,24 @@ TEST_F(DimseServer, ASilentClientDoesNotDelayOthers) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(1500));
 }
 
+TEST_F(DimseServer, ASilentClientNeverOccupiesAWorker) {
+  config.dimse.workers = 1;
+  config.dimse.max_pending = 0;
+  start();
+  SilentClient silent(test_port());  // holds a negotiator until the ACSE timeout, not the worker
+  ASSERT_GE(silent.fd, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  Client c;
+  ASSERT_TRUE(c.connect(test_port(), "MODALITY", "TRESOR_TEST"));
+  EXPECT_EQ(c.echo(), 0x0000);
+}
+
 TEST_F(DimseServer, AnswersTransientRejectionBeyondThePoolAndPendingQueue) {
   config.dimse.workers = 1;
   config.dimse.max_pending = 0;
   start();
-  SilentClient silent(test_port());  // occupies the only worker until the ACSE timeout
-  ASSERT_GE(silent.fd, 0);
+  Client busy;  // an open association occupies the only worker
+  ASSERT_TRUE(busy.connect(test_port(), "MODALITY", "TRESOR_TEST"));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   Client c;
   EXPECT_FALSE(c.connect(test_port(), "MODALITY", "TRESOR_TEST"));
