@@ -25,7 +25,7 @@ struct Dimse {
   std::string plaintext_bind = "127.0.0.1";// must be loopback or private when enabled
   std::uint16_t plaintext_port = 11112;
   std::size_t workers = 16;                // concurrent associations (pool size)
-  std::size_t negotiators = 64;            // threads accepting + negotiating; silent clients only block these
+  std::size_t negotiators = 128;           // threads accepting + negotiating; silent clients only block these
   std::size_t max_pending = 16;            // negotiated-but-unserved beyond which: A-ASSOCIATE-RJ transient
   std::uint32_t max_pdu = 65536;           // max receive PDU (4096..1048576)
   std::uint64_t max_object_bytes = 4ull << 30;

@@ -29,7 +29,8 @@ const Option kOptions[] = {
      [](Config& c) -> FieldRef { return &c.dimse.workers; }, 1, 256},
     {"dimse", "negotiators",
      "Threads that accept connections and negotiate associations (TLS handshake, A-ASSOCIATE-RQ). A silent "
-     "connection holds one of them until acse_timeout_s, never a worker (1..1024).",
+     "connection holds one of them until acse_timeout_s, never a worker; one source address may hold at most half "
+     "of them (1..1024).",
      [](Config& c) -> FieldRef { return &c.dimse.negotiators; }, 1, 1024},
     {"dimse", "max_pending", "Negotiated associations waiting for a worker before new ones are refused (A-ASSOCIATE-RJ transient).",
      [](Config& c) -> FieldRef { return &c.dimse.max_pending; }, 0, 65536},

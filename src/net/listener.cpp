@@ -37,6 +37,7 @@
 #include <dcmtk/dcmtls/tlslayer.h>
 
 #include "core/log.h"
+#include "net/gate.h"
 #include "net/session.h"
 
 namespace tresor::net {
@@ -66,8 +67,14 @@ long ServerContext::max_pdu() const {
 
 namespace {
 
-Result<std::unique_ptr<DcmTLSTransportLayer>> make_tls_layer(const config::Tls& tls, T_ASC_NetworkRole role) {
-  auto layer = std::make_unique<DcmTLSTransportLayer>(role, nullptr, OFFalse);
+// With a gate (acceptors), connections are admitted by it before the handshake.
+Result<std::unique_ptr<DcmTLSTransportLayer>> make_tls_layer(const config::Tls& tls, T_ASC_NetworkRole role,
+                                                             Gate* gate = nullptr) {
+  std::unique_ptr<DcmTLSTransportLayer> layer;
+  if (gate)
+    layer = std::make_unique<GuardedLayer<DcmTLSTransportLayer>>(*gate, role, nullptr, OFFalse);
+  else
+    layer = std::make_unique<DcmTLSTransportLayer>(role, nullptr, OFFalse);
   if (!*layer) return fail(Errc::internal, "cannot create the TLS layer");
   if (layer->addTrustedCertificateFile(tls.ca_file.c_str(), DCF_Filetype_PEM).bad())
     return fail(Errc::invalid_argument, "cannot load TLS CA file " + tls.ca_file.string());
@@ -126,15 +133,22 @@ class Listener {
 public:
   Listener(ServerContext& server, std::string name, std::string bind, std::uint16_t port,
            security::Transport transport)
-      : server_(server), name_(std::move(name)), bind_(std::move(bind)), port_(port), transport_(transport) {}
+      : server_(server),
+        name_(std::move(name)),
+        bind_(std::move(bind)),
+        port_(port),
+        transport_(transport),
+        gate_(server.deps.policy, std::max<std::size_t>(1, server.config.dimse.negotiators / 2)) {}
 
   ~Listener() { close_network(); }
 
   Status open() {
     if (transport_ == security::Transport::tls) {
-      auto layer = make_tls_layer(server_.config.tls, NET_ACCEPTOR);
+      auto layer = make_tls_layer(server_.config.tls, NET_ACCEPTOR, &gate_);
       if (!layer) return std::unexpected(layer.error());
       tls_ = std::move(*layer);
+    } else {
+      plain_ = std::make_unique<GuardedLayer<DcmTransportLayer>>(gate_);
     }
     // Port 0: DCMTK's own INADDR_ANY socket gets an ephemeral port and is
     // replaced below before anything can connect to it.
@@ -152,8 +166,8 @@ public:
     ::close(*fd);
     listen_fd_ = dcmtk_fd;
     net_->acceptorPort = port_;
-    if (tls_ && ASC_setTransportLayer(net_, tls_.get(), 0).bad())
-      return fail(Errc::internal, "cannot install the TLS layer");
+    DcmTransportLayer* layer = tls_ ? static_cast<DcmTransportLayer*>(tls_.get()) : plain_.get();
+    if (ASC_setTransportLayer(net_, layer, 0).bad()) return fail(Errc::internal, "cannot install the transport layer");
     int pipe_fds[2];
     if (::pipe2(pipe_fds, O_NONBLOCK | O_CLOEXEC) != 0) return fail(Errc::io_error, "pipe2() failed");
     wake_read_ = pipe_fds[0];
@@ -305,6 +319,7 @@ private:
       T_ASC_Association* assoc = nullptr;
       OFCondition cond = ASC_receiveAssociation(net_, &assoc, server_.max_pdu(), nullptr, nullptr, secure,
                                                 DUL_NOBLOCK, 0);
+      gate_.done();
       if (cond.bad()) {
         // Lost the accept race (EAGAIN), or a failed handshake / bad request.
         drop_association(assoc);
@@ -348,6 +363,7 @@ private:
     if (wake_write_ >= 0) ::close(wake_write_);
     wake_read_ = wake_write_ = -1;
     tls_.reset();
+    plain_.reset();
   }
 
   ServerContext& server_;
@@ -355,7 +371,9 @@ private:
   std::string bind_;
   std::uint16_t port_;
   security::Transport transport_;
+  Gate gate_;
   std::unique_ptr<DcmTLSTransportLayer> tls_;
+  std::unique_ptr<DcmTransportLayer> plain_;
   T_ASC_Network* net_ = nullptr;
   int listen_fd_ = -1;
   int wake_read_ = -1, wake_write_ = -1;

@@ -63,6 +63,10 @@ AssociationPolicy::AssociationPolicy(const config::Config& config, AccountReposi
                                      FailureTracker& failures, const Clock& clock)
     : config_(config), accounts_(accounts), jwt_(jwt), failures_(failures), clock_(clock) {}
 
+bool AssociationPolicy::source_blocked(const std::string& source_ip) const {
+  return failures_.is_blocked(source_ip, clock_.now());
+}
+
 Decision AssociationPolicy::decide(const AssociationRequest& request) const {
   const auto now = clock_.now();
   const std::string& source = request.source_ip;

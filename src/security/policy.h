@@ -60,6 +60,9 @@ public:
   AssociationPolicy(const config::Config& config, AccountRepository& accounts, const JwtVerifier* jwt,
                     FailureTracker& failures, const Clock& clock);
   Decision decide(const AssociationRequest& request) const;
+  // True while the source address is blocked after repeated failures; lets
+  // the front end drop its connections before any handshake.
+  bool source_blocked(const std::string& source_ip) const;
 
 private:
   const config::Config& config_;

@@ -550,3 +550,17 @@ TEST_F(DimseServer, AnswersStorageCommitmentWithAnEventReportOnTheSameAssociatio
   // The server consumed our N-EVENT-REPORT-RSP and goes on serving.
   EXPECT_EQ(c.store(kCtSmall), 0x0000);
 }
+
+TEST_F(DimseServer, ASourceCannotHoldMoreThanItsShareOfNegotiators) {
+  config.dimse.negotiators = 2;  // one negotiation at a time per source address
+  start();
+  SilentClient first(test_port());
+  ASSERT_GE(first.fd, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  SilentClient second(test_port());
+  ASSERT_GE(second.fd, 0);
+  timeval tv{2, 0};
+  ::setsockopt(second.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  char byte = 0;
+  EXPECT_EQ(::recv(second.fd, &byte, 1, 0), 0) << "the second silent connection should be closed at once";
+}
