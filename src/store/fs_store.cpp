@@ -1,5 +1,7 @@
 // Filesystem blob store: <root>/tmp/<random> while writing,
-// <root>/<k0k1>/<k2k3>/<key> once committed. See blob_store.h for the contract.
+// <root>/<k0k1>/<key> once committed. See blob_store.h for the contract.
+// The 256 shard directories are created when the store is opened, so an
+// ingest never pays for a mkdir (a new inode on the hot path).
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -74,8 +76,6 @@ public:
       abort(temp);
       return false;
     }
-    fs::create_directories(dst.parent_path(), ec);
-    if (ec) return std::unexpected(io_error("create blob directory", ec.value()));
     if (auto s = fsync_path(temp.path, false); !s) return std::unexpected(s.error());
     // link() never replaces an existing blob (a concurrent writer of the same
     // content wins harmlessly); then drop the temp name.
@@ -127,7 +127,7 @@ public:
   }
 
 private:
-  fs::path final_path(const std::string& key) const { return root_ / key.substr(0, 2) / key.substr(2, 2) / key; }
+  fs::path final_path(const std::string& key) const { return root_ / key.substr(0, 2) / key; }
   fs::path root_, tmp_;
 };
 
@@ -138,6 +138,12 @@ Result<std::unique_ptr<BlobStore>> open_fs_store(const fs::path& root) {
   fs::create_directories(root / "tmp", ec);
   if (ec) return fail(Errc::io_error, "cannot create store directory " + root.string() + ": " + ec.message());
   ::chmod(root.c_str(), 0700);
+  static const char* hex = "0123456789abcdef";
+  for (int i = 0; i < 256; ++i) {
+    const char shard[3] = {hex[i >> 4], hex[i & 15], 0};
+    fs::create_directory(root / shard, ec);
+    if (ec) return fail(Errc::io_error, "cannot create store shard directory: " + ec.message());
+  }
   return std::unique_ptr<BlobStore>(new FsBlobStore(root));
 }
 

@@ -44,7 +44,7 @@ TEST(BlobStore, CommitsATempFileUnderAPathDerivedFromTheKeyOnly) {
   EXPECT_TRUE(*created);
   auto path = (*store)->path_of(kKey);
   ASSERT_TRUE(path);
-  EXPECT_EQ(*path, dir.path / "aa" / "aa" / kKey);
+  EXPECT_EQ(*path, dir.path / "aa" / kKey);
   EXPECT_EQ(read(*path), "payload");
   EXPECT_FALSE(fs::exists(temp->path));
 }
