@@ -8,6 +8,7 @@
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmnet/scu.h>
 #include <dcmtk/dcmtls/tlslayer.h>
+#include <dcmtk/oflog/oflog.h>
 
 #include <algorithm>
 #include <chrono>
@@ -45,6 +46,7 @@ int main(int argc, char** argv) {
   if (ids.empty() || port == 0 || aec.empty()) { std::fprintf(stderr, "need --port, --aec and --ids\n"); return 2; }
 
   setenv("TCP_NODELAY", "1", 1);
+  OFLog::configure(OFLogger::WARN_LOG_LEVEL);
   Scu scu;
   scu.setAETitle(aet.c_str());
   scu.setPeerHostName(host.c_str());
@@ -54,6 +56,7 @@ int main(int argc, char** argv) {
   OFList<OFString> ts;
   ts.push_back(UID_LittleEndianExplicitTransferSyntax);
   scu.addPresentationContext(UID_FINDStudyRootQueryRetrieveInformationModel, ts);
+  DcmTLSTransportLayer::initializeOpenSSL();
   DcmTLSTransportLayer tls(NET_REQUESTOR, nullptr, OFFalse);
   if (!ca.empty()) {
     tls.setTLSProfile(TSP_Profile_BCP195_ND);
@@ -64,10 +67,13 @@ int main(int argc, char** argv) {
     }
     tls.addTrustedCertificateFile(ca.c_str(), DCF_Filetype_PEM);
     tls.setCertificateVerification(DCV_requireCertificate);
-    scu.useSecureConnection(&tls);
   }
-  if (scu.initNetwork().bad() || scu.negotiateAssociation().bad()) {
-    std::fprintf(stderr, "association failed\n");
+  OFCondition init = scu.initNetwork();
+  // DcmSCU installs the transport layer into the network made by initNetwork().
+  if (init.good() && !ca.empty()) init = scu.useSecureConnection(&tls);
+  OFCondition neg = init.good() ? scu.negotiateAssociation() : init;
+  if (neg.bad()) {
+    std::fprintf(stderr, "association failed: %s\n", neg.text());
     return 1;
   }
   T_ASC_PresentationContextID pc = scu.findPresentationContextID(UID_FINDStudyRootQueryRetrieveInformationModel, "");
