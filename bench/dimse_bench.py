@@ -117,7 +117,8 @@ class Orthanc:
         cfg = {"Name": "bench", "StorageDirectory": str(self.dir / "db"), "IndexDirectory": str(self.dir / "db"),
                "DicomAet": "ORTHANC", "DicomPort": self.port, "HttpPort": free_port(), "HttpServerEnabled": False,
                "RemoteAccessAllowed": False, "DicomServerEnabled": True, "Plugins": [],
-               "DicomModalities": {}, "StorageCompression": False}
+               "DicomModalities": {"bench": ["BENCH", "127.0.0.1", 1]}, "DicomAlwaysAllowFind": True,
+               "StorageCompression": False}
         import json
         (self.dir / "orthanc.json").write_text(json.dumps(cfg))
 

@@ -110,6 +110,25 @@ std::vector<StoreOffer> get_offers(const Session& s) {
   return out;
 }
 
+// C-GET and C-MOVE responses carry the same sub-operation counters under
+// different option flags; counters appear only with the statuses that allow them.
+template <class Rsp>
+void fill_counts(Rsp& rsp, std::uint16_t st, const SubOperations& ops, bool with_remaining, unsigned counts_flags,
+                 unsigned remaining_flag) {
+  if (st != status::pending && st != status::cancel && st != status::success &&
+      st != status::sub_operations_failed && st != status::sub_operations_impossible)
+    return;
+  auto clamp = [](std::uint32_t v) { return static_cast<DIC_US>(std::min<std::uint32_t>(v, 0xFFFF)); };
+  rsp.NumberOfCompletedSubOperations = clamp(ops.completed);
+  rsp.NumberOfFailedSubOperations = clamp(ops.failed);
+  rsp.NumberOfWarningSubOperations = clamp(ops.warning);
+  rsp.opts |= counts_flags;
+  if (with_remaining) {
+    rsp.NumberOfRemainingSubOperations = clamp(ops.remaining);
+    rsp.opts |= remaining_flag;
+  }
+}
+
 } // namespace
 
 Next handle_get(Session& s, T_ASC_PresentationContextID pc, T_DIMSE_C_GetRQ& rq) {
@@ -121,18 +140,10 @@ Next handle_get(Session& s, T_ASC_PresentationContextID pc, T_DIMSE_C_GetRQ& rq)
     rsp.DataSetType = identifier ? DIMSE_DATASET_PRESENT : DIMSE_DATASET_NULL;
     OFStandard::strlcpy(rsp.AffectedSOPClassUID, rq.AffectedSOPClassUID, sizeof rsp.AffectedSOPClassUID);
     rsp.opts = O_GET_AFFECTEDSOPCLASSUID;
-    if (st == status::pending || st == status::cancel || st == status::success || st == status::sub_operations_failed ||
-        st == status::sub_operations_impossible) {
-      rsp.NumberOfCompletedSubOperations = static_cast<DIC_US>(std::min<std::uint32_t>(ops.completed, 0xFFFF));
-      rsp.NumberOfFailedSubOperations = static_cast<DIC_US>(std::min<std::uint32_t>(ops.failed, 0xFFFF));
-      rsp.NumberOfWarningSubOperations = static_cast<DIC_US>(std::min<std::uint32_t>(ops.warning, 0xFFFF));
-      rsp.opts |= O_GET_NUMBEROFCOMPLETEDSUBOPERATIONS | O_GET_NUMBEROFFAILEDSUBOPERATIONS |
-                  O_GET_NUMBEROFWARNINGSUBOPERATIONS;
-      if (with_remaining) {
-        rsp.NumberOfRemainingSubOperations = static_cast<DIC_US>(std::min<std::uint32_t>(ops.remaining, 0xFFFF));
-        rsp.opts |= O_GET_NUMBEROFREMAININGSUBOPERATIONS;
-      }
-    }
+    fill_counts(rsp, st, ops, with_remaining,
+                O_GET_NUMBEROFCOMPLETEDSUBOPERATIONS | O_GET_NUMBEROFFAILEDSUBOPERATIONS |
+                    O_GET_NUMBEROFWARNINGSUBOPERATIONS,
+                O_GET_NUMBEROFREMAININGSUBOPERATIONS);
     std::unique_ptr<DcmDataset> detail;
     if (!comment.empty()) detail = status_detail(comment);
     return DIMSE_sendGetResponse(s.assoc, pc, &rq, &rsp, identifier, detail.get()).good() ? Next::keep
@@ -174,18 +185,10 @@ Next handle_move(Session& s, T_ASC_PresentationContextID pc, T_DIMSE_C_MoveRQ& r
     rsp.DataSetType = identifier ? DIMSE_DATASET_PRESENT : DIMSE_DATASET_NULL;
     OFStandard::strlcpy(rsp.AffectedSOPClassUID, rq.AffectedSOPClassUID, sizeof rsp.AffectedSOPClassUID);
     rsp.opts = O_MOVE_AFFECTEDSOPCLASSUID;
-    if (st == status::pending || st == status::cancel || st == status::success || st == status::sub_operations_failed ||
-        st == status::sub_operations_impossible) {
-      rsp.NumberOfCompletedSubOperations = static_cast<DIC_US>(std::min<std::uint32_t>(ops.completed, 0xFFFF));
-      rsp.NumberOfFailedSubOperations = static_cast<DIC_US>(std::min<std::uint32_t>(ops.failed, 0xFFFF));
-      rsp.NumberOfWarningSubOperations = static_cast<DIC_US>(std::min<std::uint32_t>(ops.warning, 0xFFFF));
-      rsp.opts |= O_MOVE_NUMBEROFCOMPLETEDSUBOPERATIONS | O_MOVE_NUMBEROFFAILEDSUBOPERATIONS |
-                  O_MOVE_NUMBEROFWARNINGSUBOPERATIONS;
-      if (with_remaining) {
-        rsp.NumberOfRemainingSubOperations = static_cast<DIC_US>(std::min<std::uint32_t>(ops.remaining, 0xFFFF));
-        rsp.opts |= O_MOVE_NUMBEROFREMAININGSUBOPERATIONS;
-      }
-    }
+    fill_counts(rsp, st, ops, with_remaining,
+                O_MOVE_NUMBEROFCOMPLETEDSUBOPERATIONS | O_MOVE_NUMBEROFFAILEDSUBOPERATIONS |
+                    O_MOVE_NUMBEROFWARNINGSUBOPERATIONS,
+                O_MOVE_NUMBEROFREMAININGSUBOPERATIONS);
     std::unique_ptr<DcmDataset> detail;
     if (!comment.empty()) detail = status_detail(comment);
     return DIMSE_sendMoveResponse(s.assoc, pc, &rq, &rsp, identifier, detail.get()).good() ? Next::keep

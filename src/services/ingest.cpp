@@ -28,6 +28,21 @@ audit::Event store_event(const StoreContext& ctx, const InstanceRecord* r) {
   return e;
 }
 
+// An administrator's action on a held instance.
+audit::Event quarantine_event(const Principal& principal, const index::QuarantineEntry& q, const char* action) {
+  audit::Event e;
+  e.type = audit::Type::quarantine;
+  e.outcome = audit::Outcome::success;
+  e.actor = principal.name;
+  e.source = principal.source;
+  e.patient_id = q.record.patient_id;
+  e.study_uid = q.record.study_uid;
+  e.sop_uid = q.record.sop_instance_uid;
+  e.details.emplace_back("action", action);
+  e.details.emplace_back("quarantine_id", std::to_string(q.id));
+  return e;
+}
+
 } // namespace
 
 IngestService::IngestService(store::BlobStore& store, index::Index& index, audit::AuditSink& audit,
@@ -137,17 +152,7 @@ Status IngestService::release(const Principal& principal, std::int64_t id) {
   if (inserted->outcome == index::InsertOutcome::conflict)
     return fail(Errc::conflict, "a different instance with this SOP Instance UID is already stored");
   if (auto s = index_.remove_quarantine(id); !s) return s;
-  audit::Event e;
-  e.type = audit::Type::quarantine;
-  e.outcome = audit::Outcome::success;
-  e.actor = principal.name;
-  e.source = principal.source;
-  e.patient_id = q.record.patient_id;
-  e.study_uid = q.record.study_uid;
-  e.sop_uid = q.record.sop_instance_uid;
-  e.details.emplace_back("action", "released");
-  e.details.emplace_back("quarantine_id", std::to_string(id));
-  audit_.record(e);
+  audit_.record(quarantine_event(principal, q, "released"));
   return {};
 }
 
@@ -168,17 +173,7 @@ Status IngestService::drop(const Principal& principal, std::int64_t id) {
     referenced = true;  // be conservative: never delete what may be in use
   }
   if (!referenced) (void)store_.remove(q.blob.key);
-  audit::Event e;
-  e.type = audit::Type::quarantine;
-  e.outcome = audit::Outcome::success;
-  e.actor = principal.name;
-  e.source = principal.source;
-  e.patient_id = q.record.patient_id;
-  e.study_uid = q.record.study_uid;
-  e.sop_uid = q.record.sop_instance_uid;
-  e.details.emplace_back("action", "dropped");
-  e.details.emplace_back("quarantine_id", std::to_string(id));
-  audit_.record(e);
+  audit_.record(quarantine_event(principal, q, "dropped"));
   return {};
 }
 
