@@ -7,9 +7,9 @@ VAR_DIR := var
 TRESOR := ./$(BUILD_DIR)/app/tresor
 PACKAGES := build-essential cmake pkg-config libdcmtk-dev dcmtk libssl-dev libsqlite3-dev \
 	nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev libsodium-dev \
-	libgtest-dev libgmock-dev python3 python3-pydicom openssl orthanc zlib1g-dev
+	libgtest-dev libgmock-dev python3 python3-pydicom openssl zlib1g-dev
 
-.PHONY: all deps build run test clean
+.PHONY: all deps build run test bench clean
 
 all: build
 
@@ -40,6 +40,15 @@ test:
 	@$(MAKE) --no-print-directory deps
 	@$(MAKE) --no-print-directory build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j2
+
+# The DIMSE benchmark against storescp and Orthanc (docs/benchmarks.md); takes several minutes.
+bench:
+	@$(MAKE) --no-print-directory deps
+	@dpkg-query -W -f='$${Status}' orthanc 2>/dev/null | grep -q 'install ok installed' || \
+	  { if [ "$$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi; \
+	    $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends orthanc; }
+	@$(MAKE) --no-print-directory build
+	/usr/bin/python3 bench/dimse_bench.py --build $(BUILD_DIR)
 
 # Removes build output only; the instance directory ./var holds data and is kept.
 clean:
