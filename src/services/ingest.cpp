@@ -195,11 +195,16 @@ Result<std::size_t> IngestService::recover() {
     if (!path) continue;
     bool keep = false;
     if (auto inspected = dicom::inspect_file(*path, limits_); inspected) {
+      // A crash inside BlobStore::commit can leave a name whose content is
+      // not (yet) what the key says: only an exact match is re-indexed.
+      auto digest = store::sha256_file(*path, inspected->dataset_offset);
       std::error_code ec;
       auto size = std::filesystem::file_size(*path, ec);
-      auto inserted = index_.insert(inspected->record, index::BlobInfo{key, ec ? 0 : size, key});
-      keep = inserted && (inserted->outcome == index::InsertOutcome::stored ||
-                          inserted->outcome == index::InsertOutcome::quarantined);
+      if (digest && *digest == key && !ec) {
+        auto inserted = index_.insert(inspected->record, index::BlobInfo{key, size, key});
+        keep = inserted && (inserted->outcome == index::InsertOutcome::stored ||
+                            inserted->outcome == index::InsertOutcome::quarantined);
+      }
     }
     if (!keep) (void)store_.remove(key);
     ++recovered;

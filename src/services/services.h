@@ -43,8 +43,9 @@ public:
   // Quarantine release: ingest the held instance into the index, skipping the demographics check.
   Status release(const Principal& principal, std::int64_t quarantine_id);
   Status drop(const Principal& principal, std::int64_t quarantine_id);
-  // Start-up recovery: removes temp files, and removes blobs no row references
-  // (their index transaction never committed, so no success was sent).
+  // Start-up recovery: removes temp files; re-indexes each blob no row
+  // references whose content matches its key (it was durable before its index
+  // transaction, which a crash or power cut lost), and removes the others.
   Result<std::size_t> recover();
 
 private:

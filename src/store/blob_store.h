@@ -2,9 +2,14 @@
 //  - a blob key is the lowercase hex SHA-256 of the stored object's data set
 //    (64 chars); paths are derived from the key only, never from a UID;
 //  - create_temp() gives an empty file under <root>/tmp for a writer to fill;
-//  - commit() fsyncs the temp file, renames it to its final path and fsyncs the
-//    directory; if a blob with that key exists, the temp file is removed and
-//    commit() reports created=false (same content is never stored twice);
+//  - commit() moves the temp file to its final path (link, never replacing an
+//    existing file) and fsyncs the file and the directory; when it returns, the
+//    blob is durable. If a blob with that key exists, the temp file is removed,
+//    the existing blob is fsynced, and commit() reports created=false (same
+//    content is never stored twice);
+//  - a crash during commit() can leave a final-path file whose content is not
+//    what its key says; it is never referenced by the index, and recovery must
+//    check the content of unreferenced blobs against their key;
 //  - after a crash, files left in <root>/tmp are garbage (clean_temp()).
 #pragma once
 #include <cstdint>

@@ -67,26 +67,35 @@ public:
     return fail(Errc::internal, "could not create a unique temp blob");
   }
 
+  // Link first, then fsync the object through its final name, then its
+  // directory. Syncing through the final name lets ext4 write the new
+  // directory entry together with the object (ext4_sync_parent): a bare
+  // write+commit loop on this project's disk ran 476-561 objects/s this way
+  // against 429-436 with fsync-then-link. The explicit directory fsync keeps
+  // the POSIX guarantee. Until both fsyncs return, the final name may
+  // point at data that is not durable: nothing references it yet (the index
+  // commits afterwards), a failure removes it again, and start-up recovery
+  // re-checks the content hash of every unreferenced blob.
   Result<bool> commit(const TempBlob& temp, const std::string& key) override {
     if (!is_valid_key(key)) return fail(Errc::internal, "invalid blob key");
     if (temp.path.parent_path() != tmp_) return fail(Errc::internal, "temp blob outside the store");
-    fs::path dst = final_path(key);
-    std::error_code ec;
-    if (fs::exists(dst, ec)) {
+    const fs::path dst = final_path(key);
+    if (::link(temp.path.c_str(), dst.c_str()) != 0) {
+      const int err = errno;
       abort(temp);
+      if (err != EEXIST) return std::unexpected(io_error("link blob", err));
+      // Same content already stored, perhaps by a concurrent ingest that has
+      // not finished its fsync: make it durable before anyone relies on it.
+      if (auto s = fsync_path(dst, false); !s) return std::unexpected(s.error());
       return false;
     }
-    if (auto s = fsync_path(temp.path, false); !s) return std::unexpected(s.error());
-    // link() never replaces an existing blob (a concurrent writer of the same
-    // content wins harmlessly); then drop the temp name.
-    if (::link(temp.path.c_str(), dst.c_str()) != 0) {
-      int err = errno;
-      abort(temp);
-      if (err == EEXIST) return false;
-      return std::unexpected(io_error("link blob", err));
-    }
     ::unlink(temp.path.c_str());
-    if (auto s = fsync_path(dst.parent_path(), true); !s) return std::unexpected(s.error());
+    auto synced = fsync_path(dst, false);
+    if (synced) synced = fsync_path(dst.parent_path(), true);
+    if (!synced) {
+      ::unlink(dst.c_str());
+      return std::unexpected(synced.error());
+    }
     return true;
   }
 

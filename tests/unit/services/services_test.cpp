@@ -174,6 +174,17 @@ TEST_F(Archive, RecoveryReindexesABlobWhoseIndexRowWasLost) {
   EXPECT_FALSE(fs::exists(leftover.path));
 }
 
+TEST_F(Archive, RecoveryRemovesAnUnreferencedBlobWhoseContentDoesNotMatchItsKey) {
+  auto temp = *store->create_temp();
+  fs::copy_file(kFiles / "CT_small.dcm", temp.path, fs::copy_options::overwrite_existing);
+  const std::string wrong_key(64, 'b');
+  ASSERT_TRUE(store->commit(temp, wrong_key));
+  auto n = ingest->recover();
+  ASSERT_TRUE(n);
+  EXPECT_EQ(image_matches(), 0u);
+  EXPECT_TRUE(store->list_keys()->empty());
+}
+
 TEST_F(Archive, QueryRefusesMoreMatchesThanTheCap) {
   ASSERT_TRUE(put(sample("CT_small.dcm")));
   ASSERT_TRUE(put(sample("MR_small.dcm")));
