@@ -14,7 +14,8 @@ std::string tag_text(Tag t) {
   return buf;
 }
 
-constexpr std::size_t kRetrieveLimit = 1'000'000;  // instances in one retrieve request
+// Hard bound on rows from one request, even for peers allowed past the find cap.
+constexpr std::size_t kHardLimit = 1'000'000;
 
 } // namespace
 
@@ -41,7 +42,7 @@ Result<std::vector<ResultRow>> QueryService::find(const Principal& principal, co
     return fail(Errc::permission_denied, "query not allowed");
   }
   const bool unlimited = principal.unlimited_find;
-  auto rows = index_.find(request, unlimited ? kRetrieveLimit : cap_ + 1);
+  auto rows = index_.find(request, unlimited ? kHardLimit : cap_ + 1);
   if (!rows) {
     e.outcome = audit::Outcome::failure;
     e.reason = rows.error().message;
@@ -81,7 +82,7 @@ Result<std::vector<RetrieveItem>> RetrieveService::locate(const Principal& princ
     audit_.record(e);
     return fail(Errc::permission_denied, "retrieve not allowed");
   }
-  auto found = index_.locate(request, kRetrieveLimit);
+  auto found = index_.locate(request, kHardLimit);
   if (!found) {
     e.outcome = audit::Outcome::failure;
     e.reason = found.error().message;

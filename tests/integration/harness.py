@@ -400,6 +400,40 @@ class Tresor:
 STATUS_RE = re.compile(r"DIMSE Status\s*:\s*0x([0-9a-fA-F]{4})")
 
 
+class SharedTresorCase(unittest.TestCase):
+    """One Tresor instance for a whole test class. Subclasses set `instance_name`
+    and implement `prepare(cls, t)`; the instance is closed even when
+    `prepare` fails, and again after the last test."""
+    instance_name = "tresor"
+    t: Tresor
+
+    @classmethod
+    def setUpClass(cls):
+        require_binary()
+        cls.t = Tresor(name=cls.instance_name)
+        try:
+            cls.prepare(cls.t)
+        except BaseException:
+            cls.t.close()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.t.close()
+
+    @classmethod
+    def prepare(cls, t: Tresor) -> None:
+        t.init()
+        t.start()
+
+    def tmpdir(self, name: str) -> Path:
+        """An empty directory of this test's own under the instance's root."""
+        d = self.t.root / f"{self.id().rsplit('.', 1)[-1]}-{name}"
+        shutil.rmtree(d, ignore_errors=True)
+        d.mkdir(parents=True)
+        return d
+
+
 @dataclass
 class DimseResult:
     run: Run

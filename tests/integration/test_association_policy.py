@@ -5,7 +5,6 @@ associations of this module do not block 127.0.0.1; the brute-force case and
 the idle-connection case run on instances of their own.
 """
 import re
-import shutil
 import time
 import unittest
 from pathlib import Path
@@ -21,47 +20,33 @@ def rejection_block(res) -> list[str]:
     return [l for l in res.run.out.splitlines() if re.match(r"^F: (Result|Reason):", l)]
 
 
-class PolicyTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        harness.require_binary()
-        t = cls.t = Tresor(name="policy")
-        try:
-            t.init(plaintext=True)
-            t.configure("brute_force", "max_failures", 100000)
-            t.configure("dimse", "find_cap", FIND_CAP)
-            cls.good = t.peer_add("GOOD", "echo,store,find,get,move")
-            cls.faraway = t.peer_add("FARAWAY", "echo,store,find", hosts=("127.0.0.2",))
-            cls.findonly = t.peer_add("FINDONLY", "find")
-            cls.storeonly = t.peer_add("STOREONLY", "store")
-            cls.unlimited = t.peer_add("BIGFIND", "find", unlimited_find=True)
-            t.peer_add("WS", "echo,store,find", cert=False)
-            cls.user, cls.password = "nurse1", "Hx7#mQ2!vL9$tR4p"
-            t.user_add(cls.user, "clinician", cls.password)
-            cls.dest_port = harness.free_port()
-            cls.dest_cert = t.peer_add("DEST", "echo", port=cls.dest_port)
-            t.start()
-            data = cls.data = t.root / "data"
-            r = run([harness.SYSTEM_PYTHON, harness.shared_dir() / "tools" / "gen-dataset", "--patients",
-                     str(FIND_CAP + 3), "--instances-per-series", "1", "--out", data, "--seed", "31", "--quiet"],
-                    timeout=60)
-            assert r.rc == 0, str(r)
-            cls.files = sorted(data.rglob("*.dcm"))
-            res = t.client("GOOD", cls.good).store(cls.files)
-            assert res.statuses == [0] * len(cls.files), str(res)
-        except BaseException:
-            t.close()
-            raise
+class PolicyTest(harness.SharedTresorCase):
+    instance_name = "policy"
 
     @classmethod
-    def tearDownClass(cls):
-        cls.t.close()
-
-    def tmpdir(self, name: str) -> Path:
-        d = self.t.root / f"{self.id().rsplit('.', 1)[-1]}-{name}"
-        shutil.rmtree(d, ignore_errors=True)
-        d.mkdir(parents=True)
-        return d
+    def prepare(cls, t: Tresor) -> None:
+        t.init(plaintext=True)
+        t.configure("brute_force", "max_failures", 100000)
+        t.configure("dimse", "find_cap", FIND_CAP)
+        cls.good = t.peer_add("GOOD", "echo,store,find,get,move")
+        cls.faraway = t.peer_add("FARAWAY", "echo,store,find", hosts=("127.0.0.2",))
+        cls.findonly = t.peer_add("FINDONLY", "find")
+        cls.storeonly = t.peer_add("STOREONLY", "store")
+        cls.unlimited = t.peer_add("BIGFIND", "find", unlimited_find=True)
+        t.peer_add("WS", "echo,store,find", cert=False)
+        cls.user, cls.password = "nurse1", "Hx7#mQ2!vL9$tR4p"
+        t.user_add(cls.user, "clinician", cls.password)
+        cls.dest_port = harness.free_port()
+        cls.dest_cert = t.peer_add("DEST", "echo", port=cls.dest_port)
+        t.start()
+        data = cls.data = t.root / "data"
+        r = run([harness.SYSTEM_PYTHON, harness.shared_dir() / "tools" / "gen-dataset", "--patients",
+                 str(FIND_CAP + 3), "--instances-per-series", "1", "--out", data, "--seed", "31", "--quiet"],
+                timeout=60)
+        assert r.rc == 0, str(r)
+        cls.files = sorted(data.rglob("*.dcm"))
+        res = t.client("GOOD", cls.good).store(cls.files)
+        assert res.statuses == [0] * len(cls.files), str(res)
 
     def assertRefused(self, res, what: str):
         self.assertFalse(res.associated, f"{what}: association was accepted\n{res}")

@@ -17,7 +17,6 @@ import hashlib
 import hmac
 import json
 import os
-import shutil
 import time
 import unittest
 from pathlib import Path
@@ -71,45 +70,37 @@ def rs256_sign(key: Path, signing_input: str, workdir: Path) -> bytes:
     return out
 
 
-class JwtIdentityTest(unittest.TestCase):
+class JwtIdentityTest(harness.SharedTresorCase):
+    instance_name = "jwt"
+
     @classmethod
-    def setUpClass(cls):
-        harness.require_binary()
+    def prepare(cls, t: Tresor) -> None:
         if not SOURCE_FILE.is_file():
             raise unittest.SkipTest(f"{SOURCE_FILE} not found (python3-pydicom)")
-        t = cls.t = Tresor(name="jwt")
-        try:
-            cls.work = t.root / "jwt"
-            cls.work.mkdir()
-            cls.issuer_key = rsa_key(cls.work / "issuer.key")
-            cls.rogue_key = rsa_key(cls.work / "rogue.key")
-            jwks = {"keys": [{"kty": "RSA", "kid": KID, "use": "sig", "alg": "RS256",
-                              "n": b64url(rsa_modulus(cls.issuer_key)), "e": "AQAB"}]}
-            cls.jwks = cls.work / "jwks.json"
-            cls.jwks.write_text(json.dumps(jwks))
-            cls.tokens: list[str] = []     # every token sent by this module (none may reach the audit trail)
-            cls.counter = 0
+        cls.work = t.root / "jwt"
+        cls.work.mkdir()
+        cls.issuer_key = rsa_key(cls.work / "issuer.key")
+        cls.rogue_key = rsa_key(cls.work / "rogue.key")
+        jwks = {"keys": [{"kty": "RSA", "kid": KID, "use": "sig", "alg": "RS256",
+                          "n": b64url(rsa_modulus(cls.issuer_key)), "e": "AQAB"}]}
+        cls.jwks = cls.work / "jwks.json"
+        cls.jwks.write_text(json.dumps(jwks))
+        cls.tokens: list[str] = []     # every token sent by this module (none may reach the audit trail)
+        cls.counter = 0
 
-            t.init()
-            t.configure("brute_force", "max_failures", 100000)
-            t.configure("oidc", "issuer", ISSUER)
-            t.configure("oidc", "audience", AUDIENCE)
-            t.configure("oidc", "jwks_file", str(cls.jwks))
-            t.configure("oidc", "algorithms", ["RS256"])
-            t.peer_add(CALLING_AE, "echo,store", cert=False)
-            cls.check_cert = t.peer_add(CHECK_AE, "find")
-            r = t.cli_ok("user", "add", SUBJECT, "--role", "clinician")  # generated password, never used here
-            assert "password:" in r.stdout, f"no generated password printed:\n{r}"
-            users = t.cli_ok("user", "list").stdout
-            assert SUBJECT in users, f"user {SUBJECT} not listed:\n{users}"
-            t.start()
-        except BaseException:
-            t.close()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.t.close()
+        t.init()
+        t.configure("brute_force", "max_failures", 100000)
+        t.configure("oidc", "issuer", ISSUER)
+        t.configure("oidc", "audience", AUDIENCE)
+        t.configure("oidc", "jwks_file", str(cls.jwks))
+        t.configure("oidc", "algorithms", ["RS256"])
+        t.peer_add(CALLING_AE, "echo,store", cert=False)
+        cls.check_cert = t.peer_add(CHECK_AE, "find")
+        r = t.cli_ok("user", "add", SUBJECT, "--role", "clinician")  # generated password, never used here
+        assert "password:" in r.stdout, f"no generated password printed:\n{r}"
+        users = t.cli_ok("user", "list").stdout
+        assert SUBJECT in users, f"user {SUBJECT} not listed:\n{users}"
+        t.start()
 
     # ------------------------------------------------------------------ tokens
     def claims(self, **overrides) -> dict:
@@ -137,12 +128,6 @@ class JwtIdentityTest(unittest.TestCase):
         return token
 
     # ------------------------------------------------------------------ helpers
-    def tmpdir(self, name: str) -> Path:
-        d = self.t.root / f"{self.id().rsplit('.', 1)[-1]}-{name}"
-        shutil.rmtree(d, ignore_errors=True)
-        d.mkdir(parents=True)
-        return d
-
     def fresh_instance(self) -> tuple[Path, str]:
         """CT_small.dcm under a new SOP Instance UID, so that each case stores a distinct instance."""
         import pydicom

@@ -6,7 +6,6 @@ movescu of DCMTK 3.6.7 have no TLS options, so they go through harness.TlsProxy
 (which verifies the server, presents the client certificate, and can add the
 user identity to the A-ASSOCIATE-RQ).
 """
-import shutil
 import unittest
 from pathlib import Path
 
@@ -27,48 +26,34 @@ def dcm_value(path: Path, keyword: str) -> str:
     return str(pydicom.dcmread(path, stop_before_pixels=True).get(keyword, ""))
 
 
-class OperationsTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        harness.require_binary()
-        t = cls.t = Tresor(name="ops")
-        try:
-            t.init(plaintext=True)
-            cls.dest_dir = t.root / "dest"
-            cls.dest_port = harness.free_port()
-            cls.mod = t.peer_add("MODALITY", "echo,store,find,get,move")
-            cls.viewer = t.peer_add("VIEWER", "echo,find,get,move")
-            # A workstation that cannot present a certificate: user identity over server-authenticated TLS.
-            t.peer_add("WORKSTATION", "echo,store,find,get,move", cert=False)
-            cls.user, cls.password = "tech1", "Vq8!rK2#pLm9$wZt"
-            t.user_add(cls.user, "technologist", cls.password)
-            # The C-MOVE destination: a dcmtk storescp on loopback.
-            t.peer_add("ARCHIVE2", "echo,store", port=cls.dest_port, plaintext=not MOVE_DEST_TLS, cert=False)
-            # Its TLS server certificate, from Tresor's CA (which is what tresor verifies destinations against).
-            cls.dest_cert = harness.make_server_cert(t.root / "dest-pki", t.var / "pki" / "ca.key", t.ca, "ARCHIVE2")
-            t.peer_add("PLAINMOD", "echo,store", plaintext=True, cert=False)
-            t.start()
-            cls.data = t.root / "data"
-            r = harness.run([harness.SYSTEM_PYTHON, harness.shared_dir() / "tools" / "gen-dataset", "--patients", "3",
-                             "--instances-per-series", "3", "--out", cls.data, "--seed", "21", "--quiet"], timeout=60)
-            assert r.rc == 0, str(r)
-            cls.files = sorted(cls.data.rglob("*.dcm"))
-            cls.studies: dict[str, list[Path]] = {}
-            for f in cls.files:
-                cls.studies.setdefault(study_uid_of(f), []).append(f)
-        except BaseException:
-            t.close()
-            raise
+class OperationsTest(harness.SharedTresorCase):
+    instance_name = "ops"
 
     @classmethod
-    def tearDownClass(cls):
-        cls.t.close()
-
-    def tmpdir(self, name: str) -> Path:
-        d = self.t.root / f"{self.id().rsplit('.', 1)[-1]}-{name}"
-        shutil.rmtree(d, ignore_errors=True)
-        d.mkdir(parents=True)
-        return d
+    def prepare(cls, t: Tresor) -> None:
+        t.init(plaintext=True)
+        cls.dest_dir = t.root / "dest"
+        cls.dest_port = harness.free_port()
+        cls.mod = t.peer_add("MODALITY", "echo,store,find,get,move")
+        cls.viewer = t.peer_add("VIEWER", "echo,find,get,move")
+        # A workstation that cannot present a certificate: user identity over server-authenticated TLS.
+        t.peer_add("WORKSTATION", "echo,store,find,get,move", cert=False)
+        cls.user, cls.password = "tech1", "Vq8!rK2#pLm9$wZt"
+        t.user_add(cls.user, "technologist", cls.password)
+        # The C-MOVE destination: a dcmtk storescp on loopback.
+        t.peer_add("ARCHIVE2", "echo,store", port=cls.dest_port, plaintext=not MOVE_DEST_TLS, cert=False)
+        # Its TLS server certificate, from Tresor's CA (which is what tresor verifies destinations against).
+        cls.dest_cert = harness.make_server_cert(t.root / "dest-pki", t.var / "pki" / "ca.key", t.ca, "ARCHIVE2")
+        t.peer_add("PLAINMOD", "echo,store", plaintext=True, cert=False)
+        t.start()
+        cls.data = t.root / "data"
+        r = harness.run([harness.SYSTEM_PYTHON, harness.shared_dir() / "tools" / "gen-dataset", "--patients", "3",
+                         "--instances-per-series", "3", "--out", cls.data, "--seed", "21", "--quiet"], timeout=60)
+        assert r.rc == 0, str(r)
+        cls.files = sorted(cls.data.rglob("*.dcm"))
+        cls.studies: dict[str, list[Path]] = {}
+        for f in cls.files:
+            cls.studies.setdefault(study_uid_of(f), []).append(f)
 
     def modality(self) -> Dcmtk:
         return self.t.client("MODALITY", self.mod)
