@@ -7,9 +7,10 @@ VAR_DIR := var
 TRESOR := ./$(BUILD_DIR)/app/tresor
 PACKAGES := build-essential cmake pkg-config libdcmtk-dev dcmtk libssl-dev libsqlite3-dev \
 	nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev libsodium-dev \
-	libgtest-dev libgmock-dev python3 python3-pydicom openssl zlib1g-dev
+	libgtest-dev libgmock-dev python3 python3-pydicom openssl zlib1g-dev \
+	libboost-dev libboost-system-dev libjpeg62-turbo-dev libpng-dev
 
-.PHONY: all deps build run test bench clean
+.PHONY: all deps npm-deps build run test bench clean
 
 all: build
 
@@ -26,6 +27,11 @@ deps:
 	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
 	fi
 
+# The real web clients used by the integration tests, pinned by the lock file.
+npm-deps:
+	@command -v npm >/dev/null || { echo "npm missing: install Node.js 20 (nodejs + npm)"; exit 1; }
+	cd tests/integration/web && npm ci --no-audit --no-fund
+
 build:
 	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release
 	cmake --build $(BUILD_DIR) -j$$(nproc)
@@ -38,6 +44,7 @@ run:
 
 test:
 	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory npm-deps
 	@$(MAKE) --no-print-directory build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j2
 

@@ -79,7 +79,7 @@ int cmd_import(const Global& global, const fs::path& dir) {
   }
   Instance& inst = **instance;
   dicom::init_globals();  // before any DCMTK parsing; this command is single-threaded
-  services::StoreContext context{system_principal("import"), "", ""};
+  services::StoreContext context{system_principal("import"), "", "", ""};
 
   Counts counts;
   Progress progress;

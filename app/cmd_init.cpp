@@ -83,7 +83,7 @@ Result<std::string> initialise(const fs::path& var, const std::string& ae, const
   std::string password = security::random_secret();
   auto hash = security::hash_password(password);
   if (!hash) return fail(hash.error().code, "hashing the admin password: " + hash.error().message);
-  if (auto s = inst.accounts().put_user(User{"admin", *hash, {Role::admin}, true}); !s)
+  if (auto s = inst.accounts().put_user(User{"admin", *hash, {Role::admin}, true, std::nullopt}); !s)
     return fail(s.error().code, "creating the admin user: " + s.error().message);
 
   std::error_code ec;

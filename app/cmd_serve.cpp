@@ -9,7 +9,10 @@
 #include "instance.h"
 #include "core/log.h"
 #include "dicom/inspect.h"
+#include "http/routes.h"
+#include "http/server.h"
 #include "net/dimse_server.h"
+#include "security/http_auth.h"
 #include "security/jwt.h"
 #include "security/policy.h"
 #include "security/rate_limit.h"
@@ -77,12 +80,33 @@ int cmd_serve(const Global& global) {
     print_error("cannot start the DIMSE server: " + started.error().message);
     return kExitFailed;
   }
+
+  // HTTPS: DICOMweb, REST API. The same services, the same audit.
+  security::HttpAuthenticator http_auth(config, inst.accounts(), jwt.get(), inst.clock(), inst.audit());
+  http::Router router;
+  http::Deps http_deps{config,         inst.ingest(),   inst.qido(),     inst.retrieve(), inst.index(),
+                       inst.accounts(), http_auth,      inst.audit(),    inst.clock(),    config.store_dir() / "tmp",
+                       [&inst] { return all_findings(inst); }};
+  http::add_dicomweb_routes(router, http_deps);
+  http::add_api_routes(router, http_deps);
+  std::unique_ptr<http::Server> https;
+  if (config.http.port != 0) {
+    auto started_http = http::Server::start(config, router, http_auth, config.store_dir() / "tmp");
+    if (!started_http) {
+      server->stop();
+      print_error("cannot start the HTTPS server: " + started_http.error().message);
+      return kExitFailed;
+    }
+    https = std::move(*started_http);
+  }
+
   inst.record_admin("serve start", config.dimse.ae_title, audit::Outcome::success);
   if (config.dimse.tls_port != 0)
     std::cout << "listening dimse-tls " << config.dimse.tls_bind << ':' << config.dimse.tls_port << '\n';
   if (config.dimse.plaintext_enabled)
     std::cout << "listening dimse-plaintext " << config.dimse.plaintext_bind << ':' << config.dimse.plaintext_port
               << '\n';
+  if (https) std::cout << "listening https " << config.http.bind << ':' << https->port() << '\n';
   std::cout.flush();
   log::info("serving as AE title {}", config.dimse.ae_title);
 
@@ -90,6 +114,7 @@ int cmd_serve(const Global& global) {
   while (sigwait(&stop_signals, &signal_number) != 0) {
   }
   log::info("received {}, stopping", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+  if (https) https->stop();
   server->stop();
   inst.record_admin("serve stop", config.dimse.ae_title, audit::Outcome::success);
   log::info("stopped");

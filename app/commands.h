@@ -60,6 +60,7 @@ struct CertIssueOptions {
 };
 int cmd_cert_issue(const Global& global, const CertIssueOptions& options);
 
+int cmd_routes(const Global& global, bool json);
 int cmd_import(const Global& global, const std::filesystem::path& dir);
 
 int cmd_quarantine_list(const Global& global);

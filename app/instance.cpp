@@ -45,6 +45,7 @@ Result<std::unique_ptr<Instance>> Instance::open(config::Config config) {
   dicom::Limits limits{c.dimse.max_object_bytes, c.dimse.max_sequence_depth};
   self->ingest_ = std::make_unique<services::IngestService>(*self->store_, *self->index_, *self->audit_, limits);
   self->query_ = std::make_unique<services::QueryService>(*self->index_, *self->audit_, c.dimse.find_cap);
+  self->qido_ = std::make_unique<services::QueryService>(*self->index_, *self->audit_, c.http.qido_cap);
   self->retrieve_ = std::make_unique<services::RetrieveService>(*self->index_, *self->store_, *self->audit_);
   self->commitment_ = std::make_unique<services::CommitmentService>(*self->index_, *self->audit_);
   return self;

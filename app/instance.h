@@ -37,6 +37,7 @@ public:
   audit::AuditSink& audit() { return *audit_; }
   services::IngestService& ingest() { return *ingest_; }
   services::QueryService& query() { return *query_; }
+  services::QueryService& qido() { return *qido_; }   // same service, capped at http.qido_cap
   services::RetrieveService& retrieve() { return *retrieve_; }
   services::CommitmentService& commitment() { return *commitment_; }
 
@@ -56,6 +57,7 @@ private:
   // Declared after what they reference, so they are destroyed first.
   std::unique_ptr<services::IngestService> ingest_;
   std::unique_ptr<services::QueryService> query_;
+  std::unique_ptr<services::QueryService> qido_;
   std::unique_ptr<services::RetrieveService> retrieve_;
   std::unique_ptr<services::CommitmentService> commitment_;
 };

@@ -81,6 +81,10 @@ int main(int argc, char** argv) {
   CLI::App* import = app.add_subcommand("import", "Ingest every file under DIR through the C-STORE path");
   import->add_option("DIR", import_dir, "Directory to import (recursively)")->required();
 
+  CLI::App* routes = app.add_subcommand("routes", "Print the HTTP API route table (docs/http-api.md)");
+  bool routes_json = false;
+  routes->add_flag("--json", routes_json, "JSON instead of Markdown");
+
   CLI::App* quarantine = app.add_subcommand("quarantine", "Instances held because their demographics conflict");
   quarantine->require_subcommand(1);
   std::int64_t quarantine_id = 0;
@@ -115,6 +119,7 @@ int main(int argc, char** argv) {
   if (user_remove->parsed()) return cmd_user_remove(global, user_name);
   if (cert_issue->parsed()) return cmd_cert_issue(global, cert_options);
   if (import->parsed()) return cmd_import(global, import_dir);
+  if (routes->parsed()) return cmd_routes(global, routes_json);
   if (q_list->parsed()) return cmd_quarantine_list(global);
   if (q_release->parsed()) return cmd_quarantine_release(global, quarantine_id);
   if (q_drop->parsed()) return cmd_quarantine_drop(global, quarantine_id);

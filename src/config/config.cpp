@@ -173,6 +173,14 @@ void validate(Loader& l, Config& c) {
   if (d.plaintext_enabled && d.tls_port != 0 && d.tls_port == d.plaintext_port)
     l.error(l.at("dimse", "plaintext_port"), "'dimse.plaintext_port' must differ from 'dimse.tls_port'");
 
+  if (!is_ipv4(c.http.bind)) l.error(l.at("http", "bind"), "'http.bind' must be an IPv4 address");
+  if (c.http.port != 0 && (c.http.port == d.tls_port || (d.plaintext_enabled && c.http.port == d.plaintext_port)))
+    l.error(l.at("http", "port"), "'http.port' must differ from the DICOM ports");
+  if (!c.http.public_url.empty() &&
+      (!c.http.public_url.starts_with("https://") || c.http.public_url.size() < 9 || c.http.public_url.back() == '/' ||
+       c.http.public_url.find_first_of(" \"<>\\^`{|}") != std::string::npos))
+    l.error(l.at("http", "public_url"), "'http.public_url' must be an https:// origin without a trailing slash");
+
   for (const std::string& alg : c.oidc.algorithms)
     if (std::ranges::find(kJwtAlgorithms, alg) == kJwtAlgorithms.end())
       l.error(l.at("oidc", "algorithms"),
@@ -187,13 +195,13 @@ void validate(Loader& l, Config& c) {
   c.tls.ca_key_file = resolve(base, c.tls.ca_key_file);
   c.oidc.jwks_file = resolve(base, c.oidc.jwks_file);
 
-  if (d.tls_port != 0) {
+  if (d.tls_port != 0 || c.http.port != 0) {
     const std::pair<const char*, const fs::path*> files[] = {
         {"cert_file", &c.tls.cert_file}, {"key_file", &c.tls.key_file}, {"ca_file", &c.tls.ca_file}};
     for (auto [key, path] : files)
       if (!is_readable_file(*path))
         l.error(l.at("tls", key), "'tls." + std::string(key) + "' (" + path->string() +
-                                      ") is not a readable file, and the TLS listener needs it");
+                                      ") is not a readable file, and the TLS listeners need it");
   }
 
   if (!c.oidc.issuer.empty()) {

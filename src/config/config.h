@@ -56,6 +56,34 @@ struct Oidc {                              // JWT user identity (type 5); off wh
   std::vector<std::string> algorithms = {"RS256", "ES256"};
 };
 
+struct Http {                              // HTTPS (DICOMweb, REST API, web UI); there is no plaintext listener
+  std::string bind = "0.0.0.0";            // IPv4 address of the HTTPS listener
+  std::uint16_t port = 8443;               // 0 = HTTPS off
+  std::string public_url;                  // e.g. https://pacs.example.org:8443 (absolute BulkDataURIs); "" = from the request's own listener address
+  std::size_t io_threads = 4;              // Asio threads (handlers run on them)
+  std::size_t max_connections = 512;       // beyond: new connections closed at once
+  std::uint32_t max_header_bytes = 16384;  // request line + headers
+  std::uint64_t max_upload_bytes = 4ull << 30;  // one STOW-RS request body
+  std::uint32_t max_parts = 10000;         // parts in one multipart request
+  int handshake_timeout_s = 10;            // TLS handshake
+  int header_timeout_s = 10;               // whole request header must arrive within this (slow-loris)
+  int idle_timeout_s = 60;                 // keep-alive connection with no request
+  int body_timeout_s = 300;                // a request body must make progress at least this often
+  std::size_t qido_cap = 1000;             // most QIDO-RS results without unlimited_find (like dimse.find_cap)
+  int session_idle_minutes = 30;           // a session cookie expires after this much inactivity ...
+  int session_max_hours = 12;              // ... and at the latest this long after login
+  int token_max_days = 365;                // longest API token lifetime
+};
+
+struct Login {                             // HTTP login throttling (passwords, Basic, tokens)
+  int account_max_failures = 10;           // wrong passwords for one account ...
+  int account_window_s = 900;              // ... within this window ...
+  int account_lock_s = 900;                // ... lock the account (even the right password is refused)
+  int source_max_failures = 50;            // failed authentications from one address ...
+  int source_window_s = 60;                // ... within this window ...
+  int source_block_s = 900;                // ... block the address
+};
+
 struct Config {
   std::filesystem::path config_file;       // where it was loaded from
   std::filesystem::path var_dir = ".";     // index.db, store/, audit/ live here (absolute after load())
@@ -64,6 +92,8 @@ struct Config {
   Tls tls;
   BruteForce brute_force;
   Oidc oidc;
+  Http http;
+  Login login;
 
   std::filesystem::path index_file() const { return var_dir / "index.db"; }
   std::filesystem::path store_dir() const { return var_dir / "store"; }

@@ -10,6 +10,9 @@ const char* to_string(Operation op) noexcept {
     case Operation::get: return "get";
     case Operation::move: return "move";
     case Operation::commit: return "commit";
+    case Operation::remove: return "delete";
+    case Operation::admin: return "admin";
+    case Operation::audit: return "audit";
   }
   return "echo";
 }
@@ -21,6 +24,9 @@ std::optional<Operation> parse_operation(std::string_view t) noexcept {
   if (t == "get") return Operation::get;
   if (t == "move") return Operation::move;
   if (t == "commit") return Operation::commit;
+  if (t == "delete") return Operation::remove;
+  if (t == "admin") return Operation::admin;
+  if (t == "audit") return Operation::audit;
   return std::nullopt;
 }
 
@@ -42,6 +48,23 @@ std::optional<Role> parse_role(std::string_view t) noexcept {
   if (t == "researcher") return Role::researcher;
   if (t == "auditor") return Role::auditor;
   return std::nullopt;
+}
+
+std::set<Operation> operations_for(const std::set<Role>& roles) {
+  std::set<Operation> ops;
+  for (Role role : roles) {
+    switch (role) {
+      case Role::admin:
+        ops.insert({Operation::echo, Operation::store, Operation::find, Operation::get, Operation::move,
+                    Operation::commit, Operation::remove, Operation::admin, Operation::audit});
+        break;
+      case Role::clinician: ops.insert({Operation::echo, Operation::find, Operation::get, Operation::move}); break;
+      case Role::technologist: ops.insert({Operation::echo, Operation::store, Operation::commit}); break;
+      case Role::researcher: break;
+      case Role::auditor: ops.insert(Operation::audit); break;
+    }
+  }
+  return ops;
 }
 
 } // namespace tresor

@@ -8,11 +8,16 @@
 #include <string>
 #include <vector>
 #include "core/error.h"
+#include "core/model.h"
 
 namespace tresor {
 
-// What a principal may do. DIMSE operations map onto these.
-enum class Operation { echo, store, find, get, move, commit };
+// What a principal may do. DIMSE operations map onto these; the HTTP
+// permissions of the issue map as: query = find, retrieve = get (WADO) and
+// move, store = store (+ commit), delete = remove, admin = admin, and
+// audit = reading the audit trail. Text forms: echo store find get move
+// commit delete admin audit.
+enum class Operation { echo, store, find, get, move, commit, remove, admin, audit };
 const char* to_string(Operation op) noexcept;
 std::optional<Operation> parse_operation(std::string_view text) noexcept;
 
@@ -26,17 +31,38 @@ struct Peer {
   bool require_user_identity = false;   // a user identity (type 2 or 5) is required in addition
   bool allow_plaintext = false;         // may use the plaintext listener (pinned hosts only)
   bool unlimited_find = false;          // may exceed the C-FIND result cap
+  std::optional<Scope> scope;           // studies it may see (nullopt = all)
 };
 
 enum class Role { admin, clinician, technologist, researcher, auditor };
 const char* to_string(Role role) noexcept;
 std::optional<Role> parse_role(std::string_view text) noexcept;
 
+// The operations a set of roles grants: admin = everything; clinician =
+// echo find get move; technologist = echo store commit; researcher = nothing
+// identified (until de-identified export exists: no operation at all);
+// auditor = audit.
+std::set<Operation> operations_for(const std::set<Role>& roles);
+
 struct User {
   std::string username;
   std::string password_hash;  // Argon2id PHC string from libsodium; never a plain password
   std::set<Role> roles;
   bool enabled = true;
+  std::optional<Scope> scope; // studies the user may see (nullopt = all)
+};
+
+// A personal API token. The secret is shown once at creation and stored only
+// as the hex SHA-256 of the secret (it has 256 bits of entropy, so a fast
+// hash is enough and lookup by hash is constant time in the database).
+struct ApiToken {
+  std::string id;             // public identifier ("tok_" + 16 hex), used to list and revoke
+  std::string username;       // owner; the token acts with the owner's current roles and scope
+  std::string name;           // label chosen by the owner
+  std::string secret_sha256;  // hex SHA-256 of the secret
+  std::chrono::system_clock::time_point created{};
+  std::chrono::system_clock::time_point expires{};
+  bool revoked = false;
 };
 
 // Who is acting, as decided by security/. Services trust it.
@@ -47,6 +73,7 @@ struct Principal {
   std::string source;      // remote IP address ("" for local CLI)
   std::set<Operation> operations;
   bool unlimited_find = false;
+  std::optional<Scope> scope;  // nullopt = every study
 
   bool may(Operation op) const { return operations.contains(op); }
 };
@@ -65,6 +92,11 @@ public:
   virtual Result<std::vector<User>> list_users() = 0;
   virtual Status put_user(const User& user) = 0;            // insert or replace
   virtual Result<bool> remove_user(const std::string& username) = 0;
+
+  virtual Status put_token(const ApiToken& token) = 0;      // insert or replace (by id)
+  virtual Result<std::optional<ApiToken>> find_token_by_hash(const std::string& secret_sha256) = 0;
+  virtual Result<std::vector<ApiToken>> list_tokens(const std::string& username) = 0;  // "" = all users
+  virtual Result<bool> revoke_token(const std::string& id) = 0;  // true if it existed
 };
 
 } // namespace tresor

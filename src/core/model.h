@@ -84,12 +84,28 @@ struct InstanceRecord {
       number_of_frames;
 };
 
+// Which studies a principal may see. An absent scope (std::nullopt where a
+// Scope is optional) means every study. A present scope admits a study when it
+// matches ANY listed criterion: its InstitutionName equals one of
+// `institutions`, its ReferringPhysicianName equals one of
+// `referring_physicians`, or it carries one of `labels` (attached by an
+// admin). A present but empty scope admits nothing.
+struct Scope {
+  std::vector<std::string> institutions;
+  std::vector<std::string> referring_physicians;
+  std::vector<std::string> labels;
+  bool operator==(const Scope&) const = default;
+};
+
 // What a C-FIND / QIDO asks. `keys` holds both matching keys (non-empty value)
 // and return keys (empty value). The QueryRetrieveLevel is in `level`, not in keys.
 struct QueryRequest {
   QueryModel model = QueryModel::study_root;
   Level level = Level::study;
   AttrList keys;
+  // Set by the services from the principal, never by a front end from input:
+  // studies outside it are invisible (not matched, not located, not counted).
+  std::optional<Scope> scope;
 };
 
 // One match: the requested keys with their values, in request order.

@@ -5,9 +5,12 @@
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcobject.h>
 #include <dcmtk/dcmdata/dcrledrg.h>
+#include <dcmtk/dcmdata/dcrleerg.h>
 #include <dcmtk/dcmdata/dcvr.h>
 #include <dcmtk/dcmjpeg/djdecode.h>
+#include <dcmtk/dcmjpeg/djencode.h>
 #include <dcmtk/dcmjpls/djdecode.h>
+#include <dcmtk/dcmjpls/djencode.h>
 #include <dcmtk/oflog/oflog.h>
 
 #include "dicom/inspect.h"
@@ -20,6 +23,12 @@ void init_globals() {
     DJDecoderRegistration::registerCodecs();
     DJLSDecoderRegistration::registerCodecs();
     DcmRLEDecoderRegistration::registerCodecs();
+    // Encoders for transcode() (web.h): JPEG lossless, JPEG-LS lossless and
+    // RLE targets; lossy targets are refused there. Defaults keep the SOP
+    // Instance UID for lossless encodings.
+    DJEncoderRegistration::registerCodecs();
+    DJLSEncoderRegistration::registerCodecs();
+    DcmRLEEncoderRegistration::registerCodecs();
 
     // Pin the parser behaviour that the pre-scan (prescan.cpp) mirrors: strict
     // parsing, CP-246 UN sequences, VR from the data set, no silent repairs

@@ -12,6 +12,11 @@
 //    universal matching; unknown return keys come back empty. At most `limit`
 //    rows are returned. Quarantined instances are never visible.
 //  - locate() returns the instances under the matched entities (C-GET/C-MOVE/WADO).
+//  - find() and locate() honour request.scope (core/model.h): studies outside
+//    it are neither matched nor located, at every level; a patient is
+//    visible only through a study in scope, and under a scope its
+//    NumberOfPatientRelated* keys count only the studies in scope (computed
+//    at query time), so nothing hints at studies outside it.
 //  - every method is safe to call from many threads.
 #pragma once
 #include <cstdint>
@@ -59,6 +64,12 @@ public:
   virtual Result<std::vector<QuarantineEntry>> list_quarantine() = 0;
   virtual Result<std::optional<QuarantineEntry>> get_quarantine(std::int64_t id) = 0;
   virtual Status remove_quarantine(std::int64_t id) = 0;
+
+  // Labels an admin attaches to a study; scopes (core/model.h) refer to them.
+  // Replaces the study's whole label set. not_found if the study is unknown.
+  // A label is 1..64 chars of [A-Za-z0-9_.-] (invalid_argument otherwise).
+  virtual Status set_study_labels(const std::string& study_uid, const std::vector<std::string>& labels) = 0;
+  virtual Result<std::vector<std::string>> study_labels(const std::string& study_uid) = 0;
 
   // Every blob key referenced by an instance or a quarantine row (recovery).
   virtual Result<std::vector<std::string>> referenced_blob_keys() = 0;

@@ -192,6 +192,9 @@ void Session::audit_denied(Operation op, std::string reason) const {
     case Operation::get: type = audit::Type::retrieve; break;
     case Operation::move: type = audit::Type::move; break;
     case Operation::commit: type = audit::Type::commitment; break;
+    case Operation::remove:
+    case Operation::admin:
+    case Operation::audit: type = audit::Type::admin; break;
   }
   audit::Event e = event(type, audit::Outcome::denied);
   e.reason = std::move(reason);

@@ -13,6 +13,13 @@
 //    disabled user is only reported as such after a correct passcode;
 //  - type 5: the JWT subject must name an existing, enabled user account (the
 //    token proves who the person is; the account says they may use the PACS);
+//    the token's own "roles" claim is ignored, the local user record is
+//    authoritative (the same rule as HTTP Bearer JWTs in http_auth.cpp);
+//  - with an authenticated user (type 2 or 5) the principal may do only what
+//    both the peer and the user's roles allow (peer.operations intersected
+//    with operations_for(user.roles)) and sees the user's scope if the user
+//    has one, else the peer's; without a user it gets the peer's operations
+//    and scope;
 //  - a successful association does not reset the failure count of the source,
 //    so valid and invalid attempts cannot be interleaved to guess forever;
 //  - reasons may contain AE titles, addresses and user names (they go to the
@@ -21,6 +28,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
+#include <set>
 
 #include "security/passwords.h"
 
@@ -117,6 +126,7 @@ Decision AssociationPolicy::decide(const AssociationRequest& request) const {
 
   // 5. User identity.
   std::string user;
+  std::optional<User> user_record;
   if (request.identity) {
     const UserIdentity& id = *request.identity;
     switch (id.type) {
@@ -133,6 +143,7 @@ Decision AssociationPolicy::decide(const AssociationRequest& request) const {
         if (!verify_password((*u)->password_hash, id.secondary)) return refuse("wrong passcode for user " + id.primary);
         if (!(*u)->enabled) return refuse("user " + id.primary + " is disabled");
         user = id.primary;
+        user_record = std::move(**u);
         break;
       }
       case 5: {
@@ -145,6 +156,7 @@ Decision AssociationPolicy::decide(const AssociationRequest& request) const {
         if (!*u) return refuse("JWT subject " + claims->subject + " is not a user");
         if (!(*u)->enabled) return refuse("user " + claims->subject + " is disabled");
         user = claims->subject;
+        user_record = std::move(**u);
         break;
       }
       case 1: return refuse("user identity type 1 (username only) does not authenticate");
@@ -164,8 +176,20 @@ Decision AssociationPolicy::decide(const AssociationRequest& request) const {
   d.principal.name = calling;
   d.principal.user = std::move(user);
   d.principal.source = source;
-  d.principal.operations = peer.operations;
   d.principal.unlimited_find = peer.unlimited_find;
+  if (user_record) {
+    // Both the device and the person must be allowed: the peer's operations
+    // intersected with what the user's roles grant; the user's scope, when
+    // the user has one, replaces the peer's.
+    const std::set<Operation> granted = operations_for(user_record->roles);
+    for (Operation op : peer.operations) {
+      if (granted.contains(op)) d.principal.operations.insert(op);
+    }
+    d.principal.scope = user_record->scope ? user_record->scope : peer.scope;
+  } else {
+    d.principal.operations = peer.operations;
+    d.principal.scope = peer.scope;
+  }
   return d;
 }
 

@@ -11,6 +11,11 @@
 //    against the configured issuer) is checked when present and required when
 //    the peer says so, or when the TLS connection carries no client
 //    certificate; type 1 (username only) and type 3/4 never authenticate;
+//  - the accepted principal carries the peer's operations and scope; with an
+//    authenticated user (type 2, or type 5 whose `sub` is a local username)
+//    its operations are peer.operations intersected with
+//    operations_for(user.roles), and its scope is the user's if the user has
+//    one, else the peer's;
 //  - every refusal returns accepted=false with the real reason (for the
 //    audit) and counts as one failure for the source address; the caller
 //    shows nothing of the reason to the remote side.

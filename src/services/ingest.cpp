@@ -51,6 +51,8 @@ IngestService::IngestService(store::BlobStore& store, index::Index& index, audit
 
 Result<store::TempBlob> IngestService::begin() { return store_.create_temp(); }
 
+void IngestService::discard(const store::TempBlob& temp) noexcept { store_.abort(temp); }
+
 Result<StoreResult> IngestService::ingest(const StoreContext& ctx, const store::TempBlob& temp) {
   auto refuse = [&](const Error& err, const InstanceRecord* r) -> Result<StoreResult> {
     store_.abort(temp);
@@ -68,6 +70,10 @@ Result<StoreResult> IngestService::ingest(const StoreContext& ctx, const store::
     return refuse(make_error(Errc::invalid_argument, "SOP Class UID of the data set differs from the request"), &r);
   if (!ctx.expected_sop_instance.empty() && ctx.expected_sop_instance != r.sop_instance_uid)
     return refuse(make_error(Errc::invalid_argument, "SOP Instance UID of the data set differs from the request"),
+                  &r);
+
+  if (!ctx.expected_study.empty() && ctx.expected_study != r.study_uid)
+    return refuse(make_error(Errc::invalid_argument, "Study Instance UID of the data set differs from the request"),
                   &r);
 
   auto digest = store::sha256_file(temp.path, inspected->dataset_offset);
@@ -94,6 +100,7 @@ Result<StoreResult> IngestService::ingest(const StoreContext& ctx, const store::
 
   StoreResult result;
   result.sop_instance_uid = r.sop_instance_uid;
+  result.sop_class_uid = r.sop_class_uid;
   result.study_uid = r.study_uid;
   switch (inserted->outcome) {
     case index::InsertOutcome::stored:

@@ -1,5 +1,7 @@
 // C-FIND / QIDO: one query path, capped, audited with its keys.
+#include <algorithm>
 #include <cstdio>
+#include <iterator>
 #include <set>
 
 #include "services/services.h"
@@ -22,7 +24,8 @@ constexpr std::size_t kHardLimit = 1'000'000;
 QueryService::QueryService(index::Index& index, audit::AuditSink& audit, std::size_t cap)
     : index_(index), audit_(audit), cap_(cap) {}
 
-Result<std::vector<ResultRow>> QueryService::find(const Principal& principal, const QueryRequest& request) {
+namespace {
+audit::Event query_event(const Principal& principal, const QueryRequest& request) {
   audit::Event e;
   e.type = audit::Type::query;
   e.actor = principal.name;
@@ -35,6 +38,14 @@ Result<std::vector<ResultRow>> QueryService::find(const Principal& principal, co
     if (k.tag == tags::StudyInstanceUID) e.study_uid = k.value;
     e.details.emplace_back(tag_text(k.tag), k.value);
   }
+  return e;
+}
+} // namespace
+
+Result<std::vector<ResultRow>> QueryService::find(const Principal& principal, const QueryRequest& asked) {
+  QueryRequest request = asked;
+  request.scope = principal.scope;
+  audit::Event e = query_event(principal, request);
   if (!principal.may(Operation::find)) {
     e.outcome = audit::Outcome::denied;
     e.reason = "find not allowed for this principal";
@@ -63,11 +74,49 @@ Result<std::vector<ResultRow>> QueryService::find(const Principal& principal, co
   return rows;
 }
 
+Result<Page> QueryService::find_page(const Principal& principal, const QueryRequest& asked, std::size_t offset,
+                                     std::size_t limit) {
+  QueryRequest request = asked;
+  request.scope = principal.scope;
+  audit::Event e = query_event(principal, request);
+  e.details.emplace_back("offset", std::to_string(offset));
+  if (!principal.may(Operation::find)) {
+    e.outcome = audit::Outcome::denied;
+    e.reason = "find not allowed for this principal";
+    audit_.record(e);
+    return fail(Errc::permission_denied, "query not allowed");
+  }
+  const std::size_t page_max = principal.unlimited_find ? kHardLimit : cap_;
+  if (limit == 0 || limit > page_max) limit = page_max;
+  if (offset >= kHardLimit) return fail(Errc::invalid_argument, "offset too large");
+  const std::size_t want = std::min(offset + limit + 1, kHardLimit + 1);
+  auto rows = index_.find(request, want);
+  if (!rows) {
+    e.outcome = audit::Outcome::failure;
+    e.reason = rows.error().message;
+    audit_.record(e);
+    return std::unexpected(rows.error());
+  }
+  Page page;
+  if (rows->size() > offset) {
+    auto first = rows->begin() + static_cast<std::ptrdiff_t>(offset);
+    auto last = rows->size() > offset + limit ? first + static_cast<std::ptrdiff_t>(limit) : rows->end();
+    page.rows.assign(std::make_move_iterator(first), std::make_move_iterator(last));
+  }
+  page.truncated = rows->size() > offset + limit;
+  e.outcome = audit::Outcome::success;
+  e.details.emplace_back("matches", std::to_string(page.rows.size()));
+  audit_.record(e);
+  return page;
+}
+
 RetrieveService::RetrieveService(index::Index& index, store::BlobStore& store, audit::AuditSink& audit)
     : index_(index), store_(store), audit_(audit) {}
 
-Result<std::vector<RetrieveItem>> RetrieveService::locate(const Principal& principal, const QueryRequest& request,
+Result<std::vector<RetrieveItem>> RetrieveService::locate(const Principal& principal, const QueryRequest& asked,
                                                           audit::Type type, const std::string& destination) {
+  QueryRequest request = asked;
+  request.scope = principal.scope;
   audit::Event e;
   e.type = type;
   e.actor = principal.name;

@@ -21,11 +21,13 @@ struct StoreContext {
   Principal principal;
   std::string expected_sop_class;     // from the C-STORE command ("" = do not check)
   std::string expected_sop_instance;
+  std::string expected_study;         // STOW-RS to /studies/{study} ("" = do not check)
 };
 
 struct StoreResult {
   enum class Kind { stored, duplicate, quarantined } kind = Kind::stored;
   std::string sop_instance_uid;
+  std::string sop_class_uid;
   std::string study_uid;
 };
 
@@ -35,6 +37,8 @@ public:
   IngestService(store::BlobStore& store, index::Index& index, audit::AuditSink& audit, dicom::Limits limits);
   // An empty temp file for a streaming receiver (DCMTK writes the C-STORE there).
   Result<store::TempBlob> begin();
+  // Removes a temp blob that will not be ingested (a receive failed midway).
+  void discard(const store::TempBlob& temp) noexcept;
   // Consumes `temp` in every case (committed or removed). Success means the
   // blob is fsynced and the index rows are committed.
   Result<StoreResult> ingest(const StoreContext& context, const store::TempBlob& temp);
@@ -55,12 +59,24 @@ private:
   dicom::Limits limits_;
 };
 
-// C-FIND / QIDO.
+// One page of QIDO-RS results.
+struct Page {
+  std::vector<ResultRow> rows;
+  bool truncated = false;   // more matches exist beyond this page (QIDO answers with a Warning header)
+};
+
+// C-FIND / QIDO. Both apply the principal's scope (request.scope is
+// overwritten with principal.scope), so the same principal sees the same
+// studies over DIMSE and HTTP.
 class QueryService {
 public:
   QueryService(index::Index& index, audit::AuditSink& audit, std::size_t cap);
   // resource_exhausted when more than the cap match and the principal has no unlimited_find.
   Result<std::vector<ResultRow>> find(const Principal& principal, const QueryRequest& request);
+  // QIDO-RS: rows [offset, offset + min(limit, cap)) (limit 0 = cap; the cap
+  // does not apply with unlimited_find, the hard limit always does).
+  Result<Page> find_page(const Principal& principal, const QueryRequest& request, std::size_t offset,
+                         std::size_t limit);
 
 private:
   index::Index& index_;
@@ -73,7 +89,8 @@ struct RetrieveItem {
   std::filesystem::path file;   // where to read the stored Part-10 file
 };
 
-// C-GET / C-MOVE / WADO: which instances, and where their bytes are.
+// C-GET / C-MOVE / WADO: which instances, and where their bytes are. The
+// principal's scope applies (out-of-scope instances are simply not found).
 class RetrieveService {
 public:
   RetrieveService(index::Index& index, store::BlobStore& store, audit::AuditSink& audit);

@@ -217,6 +217,7 @@ class Tresor:
         self.certs.mkdir()
         self.tls_port = 0
         self.plaintext_port = 0
+        self.https_port = 0
         self.admin_password = ""
         self.init_run: Run | None = None
         self.proc: subprocess.Popen | None = None
@@ -269,6 +270,9 @@ class Tresor:
         self.tls_port = free_port()
         self.configure("dimse", "tls_bind", "127.0.0.1")
         self.configure("dimse", "tls_port", self.tls_port)
+        self.https_port = free_port()
+        self.configure("http", "bind", "127.0.0.1")
+        self.configure("http", "port", self.https_port)
         if plaintext:
             self.enable_plaintext()
         for (table, key), value in overrides.items():
@@ -341,9 +345,11 @@ class Tresor:
             out = "\n".join(self.output[-50:])
             stop_process(proc)
             raise AssertionError(f"tresor serve did not become ready within {timeout}s (rc={proc.poll()}):\n{out}")
-        if self.plaintext_port:
+        for port, marker in ((self.plaintext_port, "listening dimse-plaintext"), (self.https_port, "listening https")):
+            if not port:
+                continue
             deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and not any("listening dimse-plaintext" in l for l in self.output):
+            while time.monotonic() < deadline and not any(marker in l for l in self.output):
                 time.sleep(0.05)
         return self
 

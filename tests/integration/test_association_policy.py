@@ -35,7 +35,7 @@ class PolicyTest(harness.SharedTresorCase):
         cls.unlimited = t.peer_add("BIGFIND", "find", unlimited_find=True)
         t.peer_add("WS", "echo,store,find", cert=False)
         cls.user, cls.password = "nurse1", "Hx7#mQ2!vL9$tR4p"
-        t.user_add(cls.user, "clinician", cls.password)
+        t.user_add(cls.user, "clinician,technologist", cls.password)
         cls.dest_port = harness.free_port()
         cls.dest_cert = t.peer_add("DEST", "echo", port=cls.dest_port)
         t.start()

@@ -96,7 +96,7 @@ class JwtIdentityTest(harness.SharedTresorCase):
         t.configure("oidc", "algorithms", ["RS256"])
         t.peer_add(CALLING_AE, "echo,store", cert=False)
         cls.check_cert = t.peer_add(CHECK_AE, "find")
-        r = t.cli_ok("user", "add", SUBJECT, "--role", "clinician")  # generated password, never used here
+        r = t.cli_ok("user", "add", SUBJECT, "--role", "clinician,technologist")  # generated password, never used here
         assert "password:" in r.stdout, f"no generated password printed:\n{r}"
         users = t.cli_ok("user", "list").stdout
         assert SUBJECT in users, f"user {SUBJECT} not listed:\n{users}"

@@ -39,7 +39,7 @@ class OperationsTest(harness.SharedTresorCase):
         # A workstation that cannot present a certificate: user identity over server-authenticated TLS.
         t.peer_add("WORKSTATION", "echo,store,find,get,move", cert=False)
         cls.user, cls.password = "tech1", "Vq8!rK2#pLm9$wZt"
-        t.user_add(cls.user, "technologist", cls.password)
+        t.user_add(cls.user, "technologist,clinician", cls.password)
         # The C-MOVE destination: a dcmtk storescp on loopback.
         t.peer_add("ARCHIVE2", "echo,store", port=cls.dest_port, plaintext=not MOVE_DEST_TLS, cert=False)
         # Its TLS server certificate, from Tresor's CA (which is what tresor verifies destinations against).

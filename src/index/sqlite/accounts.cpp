@@ -1,9 +1,13 @@
-// AccountRepository part of SqliteIndexImpl: tables peers and users.
+// AccountRepository part of SqliteIndexImpl: tables peers, users, api_token.
 // Lists (hosts, operations, roles) are stored as comma-separated text; items
-// containing a comma are refused so the encoding stays unambiguous.
+// containing a comma are refused so the encoding stays unambiguous. Scopes
+// are stored as in access.h (NULL = every study). Token times are Unix
+// seconds: sub-second parts are dropped (floor).
+#include <algorithm>
 #include <chrono>
 #include <string_view>
 #include "core/clock.h"
+#include "index/sqlite/access.h"
 #include "index/sqlite/sqlite_index.h"
 
 namespace tresor::index::sqlite {
@@ -41,9 +45,29 @@ Status check_field(std::string_view value, const char* what, bool required) {
 }
 
 const char* kPeerColumns =
-    "SELECT ae_title, hosts, port, operations, cert_sha256, require_user_identity, allow_plaintext, unlimited_find"
-    " FROM peers";
-const char* kUserColumns = "SELECT username, password_hash, roles, enabled FROM users";
+    "SELECT ae_title, hosts, port, operations, cert_sha256, require_user_identity, allow_plaintext, unlimited_find,"
+    " scope FROM peers";
+const char* kUserColumns = "SELECT username, password_hash, roles, enabled, scope FROM users";
+const char* kTokenColumns = "SELECT id, username, name, secret_sha256, created, expires, revoked FROM api_token";
+
+bool is_lower_hex_sha256(std::string_view s) {
+  return s.size() == 64 &&
+         std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+std::int64_t to_unix_seconds(std::chrono::system_clock::time_point t) {
+  return std::chrono::floor<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+std::chrono::system_clock::time_point from_unix_seconds(std::int64_t s) {
+  return std::chrono::system_clock::time_point{std::chrono::seconds{s}};
+}
+
+// Binds an encoded scope (nullopt = NULL).
+void bind_scope(Stmt& st, int index, const std::optional<std::string>& encoded) {
+  if (encoded) st.bind(index, *encoded);
+  else st.bind_null(index);
+}
 
 Result<Peer> read_peer(const Stmt& s) {
   Peer p;
@@ -61,6 +85,9 @@ Result<Peer> read_peer(const Stmt& s) {
   p.require_user_identity = s.int64(5) != 0;
   p.allow_plaintext = s.int64(6) != 0;
   p.unlimited_find = s.int64(7) != 0;
+  auto scope = decode_scope(s.is_null(8), s.text(8));
+  if (!scope) return std::unexpected(scope.error());
+  p.scope = std::move(*scope);
   return p;
 }
 
@@ -74,7 +101,22 @@ Result<User> read_user(const Stmt& s) {
     u.roles.insert(*parsed);
   }
   u.enabled = s.int64(3) != 0;
+  auto scope = decode_scope(s.is_null(4), s.text(4));
+  if (!scope) return std::unexpected(scope.error());
+  u.scope = std::move(*scope);
   return u;
+}
+
+Result<ApiToken> read_token(const Stmt& s) {
+  ApiToken t;
+  t.id = s.text(0);
+  t.username = s.text(1);
+  t.name = s.text(2);
+  t.secret_sha256 = s.text(3);
+  t.created = from_unix_seconds(s.int64(4));
+  t.expires = from_unix_seconds(s.int64(5));
+  t.revoked = s.int64(6) != 0;
+  return t;
 }
 
 // Runs a SELECT and converts every row with `read`.
@@ -125,14 +167,17 @@ Status SqliteIndexImpl::put_peer(const Peer& peer) {
   }
   const std::string hosts = join_commas(peer.hosts, [](const std::string& h) { return h; });
   const std::string ops = join_commas(peer.operations, [](Operation o) { return std::string(to_string(o)); });
+  auto scope = encode_scope(peer.scope);
+  if (!scope) return std::unexpected(scope.error());
   std::lock_guard lock(writer_mu_);
   auto st = writer_->prepare(
       "INSERT OR REPLACE INTO peers (ae_title, hosts, port, operations, cert_sha256, require_user_identity,"
-      " allow_plaintext, unlimited_find, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+      " allow_plaintext, unlimited_find, updated_at, scope) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
   if (!st) return std::unexpected(st.error());
   st->bind(1, peer.ae_title).bind(2, hosts).bind(3, std::int64_t{peer.port}).bind(4, ops).bind(5, peer.cert_sha256)
       .bind(6, std::int64_t{peer.require_user_identity}).bind(7, std::int64_t{peer.allow_plaintext})
       .bind(8, std::int64_t{peer.unlimited_find}).bind(9, to_rfc3339(std::chrono::system_clock::now()));
+  bind_scope(*st, 10, *scope);
   return st->run();
 }
 
@@ -171,21 +216,101 @@ Status SqliteIndexImpl::put_user(const User& user) {
   if (auto s = check_field(user.username, "username", true); !s) return s;
   if (auto s = check_field(user.password_hash, "password hash", true); !s) return s;
   const std::string roles = join_commas(user.roles, [](Role r) { return std::string(to_string(r)); });
+  auto scope = encode_scope(user.scope);
+  if (!scope) return std::unexpected(scope.error());
   std::lock_guard lock(writer_mu_);
   auto st = writer_->prepare(
-      "INSERT OR REPLACE INTO users (username, password_hash, roles, enabled, updated_at)"
-      " VALUES (?1, ?2, ?3, ?4, ?5)");
+      "INSERT OR REPLACE INTO users (username, password_hash, roles, enabled, updated_at, scope)"
+      " VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
   if (!st) return std::unexpected(st.error());
   st->bind(1, user.username).bind(2, user.password_hash).bind(3, roles).bind(4, std::int64_t{user.enabled})
       .bind(5, to_rfc3339(std::chrono::system_clock::now()));
+  bind_scope(*st, 6, *scope);
   return st->run();
 }
 
+// The user and all their API tokens go in one transaction.
 Result<bool> SqliteIndexImpl::remove_user(const std::string& username) {
   std::lock_guard lock(writer_mu_);
-  auto st = writer_->prepare("DELETE FROM users WHERE username = ?1");
+  auto tx = Transaction::begin_immediate(*writer_);
+  if (!tx) return std::unexpected(tx.error());
+  {
+    auto st = writer_->prepare("DELETE FROM api_token WHERE username = ?1");
+    if (!st) return std::unexpected(st.error());
+    st->bind(1, username);
+    if (auto s = st->run(); !s) return std::unexpected(s.error());
+  }
+  bool removed = false;
+  {
+    auto st = writer_->prepare("DELETE FROM users WHERE username = ?1");
+    if (!st) return std::unexpected(st.error());
+    st->bind(1, username);
+    if (auto s = st->run(); !s) return std::unexpected(s.error());
+    removed = sqlite3_changes(writer_->raw()) > 0;
+  }
+  if (auto s = tx->commit(); !s) return std::unexpected(s.error());
+  return removed;
+}
+
+// ---- API tokens ----
+
+// Upsert by id. Refuses a token of an unknown user (not_found) and a secret
+// hash already used by another token (conflict, from the UNIQUE constraint:
+// nothing is replaced).
+Status SqliteIndexImpl::put_token(const ApiToken& token) {
+  if (auto s = check_field(token.id, "token id", true); !s) return s;
+  if (auto s = check_field(token.username, "token owner", true); !s) return s;
+  if (auto s = check_field(token.name, "token name", false); !s) return s;
+  if (!is_lower_hex_sha256(token.secret_sha256))
+    return fail(Errc::invalid_argument, "token secret hash must be 64 lowercase hex digits");
+  std::lock_guard lock(writer_mu_);
+  auto st = writer_->prepare(
+      "INSERT INTO api_token (id, username, name, secret_sha256, created, expires, revoked)"
+      " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM users WHERE username = ?2)"
+      " ON CONFLICT (id) DO UPDATE SET username = excluded.username, name = excluded.name,"
+      " secret_sha256 = excluded.secret_sha256, created = excluded.created, expires = excluded.expires,"
+      " revoked = excluded.revoked");
+  if (!st) return std::unexpected(st.error());
+  st->bind(1, token.id).bind(2, token.username).bind(3, token.name).bind(4, token.secret_sha256)
+      .bind(5, to_unix_seconds(token.created)).bind(6, to_unix_seconds(token.expires))
+      .bind(7, std::int64_t{token.revoked});
+  if (auto s = st->run(); !s) return s;
+  if (sqlite3_changes(writer_->raw()) == 0) return fail(Errc::not_found, "no such user");
+  return {};
+}
+
+Result<std::optional<ApiToken>> SqliteIndexImpl::find_token_by_hash(const std::string& secret_sha256) {
+  if (secret_sha256.empty() || secret_sha256.size() > kMaxAccountField) return std::optional<ApiToken>{};
+  auto lease = reader();
+  if (!lease) return std::unexpected(lease.error());
+  auto st = (*lease)->prepare(std::string(kTokenColumns) + " WHERE secret_sha256 = ?1");
+  if (!st) return std::unexpected(st.error());
+  st->bind(1, secret_sha256);
+  auto v = read_all<ApiToken>(*st, read_token);
+  if (!v) return std::unexpected(v.error());
+  if (v->empty()) return std::optional<ApiToken>{};
+  return std::optional<ApiToken>{std::move(v->front())};
+}
+
+Result<std::vector<ApiToken>> SqliteIndexImpl::list_tokens(const std::string& username) {
+  auto lease = reader();
+  if (!lease) return std::unexpected(lease.error());
+  if (username.empty()) {
+    auto st = (*lease)->prepare(std::string(kTokenColumns) + " ORDER BY username, created, id");
+    if (!st) return std::unexpected(st.error());
+    return read_all<ApiToken>(*st, read_token);
+  }
+  auto st = (*lease)->prepare(std::string(kTokenColumns) + " WHERE username = ?1 ORDER BY created, id");
   if (!st) return std::unexpected(st.error());
   st->bind(1, username);
+  return read_all<ApiToken>(*st, read_token);
+}
+
+Result<bool> SqliteIndexImpl::revoke_token(const std::string& id) {
+  std::lock_guard lock(writer_mu_);
+  auto st = writer_->prepare("UPDATE api_token SET revoked = 1 WHERE id = ?1");
+  if (!st) return std::unexpected(st.error());
+  st->bind(1, id);
   if (auto s = st->run(); !s) return std::unexpected(s.error());
   return sqlite3_changes(writer_->raw()) > 0;
 }

@@ -55,6 +55,11 @@ Stmt& Stmt::bind(int index, std::int64_t value) {
   return *this;
 }
 
+Stmt& Stmt::bind_null(int index) {
+  sqlite3_bind_null(s_, index);
+  return *this;
+}
+
 Result<bool> Stmt::step() {
   int rc = sqlite3_step(s_);
   if (rc == SQLITE_ROW) return true;

@@ -34,6 +34,7 @@ public:
 
   Stmt& bind(int index, std::string_view text);  // 1-based, copies the text
   Stmt& bind(int index, std::int64_t value);
+  Stmt& bind_null(int index);
   // true = a row is available, false = done.
   Result<bool> step();
   // Runs a statement that returns no rows (or ignores them).

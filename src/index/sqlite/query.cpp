@@ -256,6 +256,72 @@ private:
   }
 };
 
+// The access scope as SQL. Its values are bound once (?N placeholders) and
+// the predicate can be repeated for any alias of the study table, so the
+// patient-level subqueries reuse the same parameters.
+class ScopeSql {
+public:
+  static Result<ScopeSql> make(Builder& b, const Scope& scope) {
+    const std::size_t n = scope.institutions.size() + scope.referring_physicians.size() + scope.labels.size();
+    if (n > kMaxQueryValues) return std::unexpected(make_error(Errc::too_large, "scope has too many entries"));
+    for (const auto* list : {&scope.institutions, &scope.referring_physicians, &scope.labels})
+      for (const auto& v : *list)
+        if (v.size() > kMaxQueryValueBytes) return std::unexpected(make_error(Errc::too_large, "scope value too long"));
+    ScopeSql out;
+    out.institutions_ = placeholders(b, scope.institutions);
+    out.physicians_ = placeholders(b, scope.referring_physicians);
+    out.labels_ = placeholders(b, scope.labels);
+    return out;
+  }
+
+  // "Study `a` is in scope"; "0" for a scope admitting nothing.
+  std::string predicate(const std::string& a) const {
+    std::vector<std::string> alts;
+    if (!institutions_.empty()) alts.push_back(a + ".institution IN (" + institutions_ + ")");
+    if (!physicians_.empty()) alts.push_back(a + ".referring_physician IN (" + physicians_ + ")");
+    if (!labels_.empty())
+      alts.push_back(a + ".id IN (SELECT sl.study_pk FROM study_label sl WHERE sl.label IN (" + labels_ + "))");
+    if (alts.empty()) return "0";
+    std::string out = "(";
+    for (std::size_t i = 0; i < alts.size(); ++i) out += (i ? " OR " : "") + alts[i];
+    return out + ")";
+  }
+
+  // Visible studies of patient p that are in scope, as `FROM ... WHERE ...`.
+  std::string patient_studies() const {
+    return " FROM study sc WHERE sc.patient_pk = p.id AND sc.num_instances > 0 AND " + predicate("sc");
+  }
+
+private:
+  // Empty values never admit anything (a study without InstitutionName is
+  // not in a scope listing ""), so they are dropped.
+  static std::string placeholders(Builder& b, const std::vector<std::string>& values) {
+    std::string out;
+    for (const auto& v : values) {
+      if (v.empty()) continue;
+      if (!out.empty()) out += ", ";
+      out += b.param(v);
+    }
+    return out;
+  }
+
+  std::string institutions_, physicians_, labels_;
+};
+
+// Restricts the query to studies in scope (after add_matches). At PATIENT
+// level a patient needs a visible study in scope: with no other condition
+// the scope drives the query, otherwise it is a per-patient EXISTS probe.
+void add_scope(Builder& b, const ScopeSql& scope, Level level) {
+  if (level != Level::patient) {
+    b.where.push_back(scope.predicate("st"));
+  } else if (b.where.empty()) {
+    b.where.push_back("p.id IN (SELECT sc.patient_pk FROM study sc WHERE sc.num_instances > 0 AND " +
+                      scope.predicate("sc") + ")");
+  } else {
+    b.where.push_back("EXISTS (SELECT 1" + scope.patient_studies() + ")");
+  }
+}
+
 Status validate(const QueryRequest& r) {
   if (r.model == QueryModel::study_root && r.level == Level::patient)
     return std::unexpected(make_error(Errc::invalid_argument, "PATIENT level is not part of the Study Root model"));
@@ -263,8 +329,15 @@ Status validate(const QueryRequest& r) {
   return {};
 }
 
-std::string return_expression(const KeyDef& k, Level level) {
+// `scope` set: the patient counters count only visible studies in scope.
+std::string return_expression(const KeyDef& k, Level level, const ScopeSql* scope) {
   switch (k.kind) {
+    case Kind::count:
+      if (!scope || k.level != Level::patient) return k.column;
+      if (k.tag == tags::NumberOfPatientRelatedStudies) return "(SELECT count(*)" + scope->patient_studies() + ")";
+      if (k.tag == tags::NumberOfPatientRelatedSeries)
+        return "(SELECT coalesce(sum(sc.num_series), 0)" + scope->patient_studies() + ")";
+      return "(SELECT coalesce(sum(sc.num_instances), 0)" + scope->patient_studies() + ")";
     case Kind::modalities:
       return "(SELECT group_concat(m, '\\') FROM (SELECT DISTINCT mr.modality AS m FROM series mr"
              " WHERE mr.study_pk = st.id AND mr.modality <> '' ORDER BY 1))";
@@ -303,6 +376,14 @@ std::int64_t clamp_limit(std::size_t limit) {
 Result<BuiltQuery> build_find(const QueryRequest& request, std::size_t limit) {
   if (auto s = validate(request); !s) return std::unexpected(s.error());
   BuiltQuery q;
+  // The scope's parameters come first so the return expressions can use them.
+  Builder b;
+  std::optional<ScopeSql> scope;
+  if (request.scope) {
+    auto made = ScopeSql::make(b, *request.scope);
+    if (!made) return std::unexpected(made.error());
+    scope = std::move(*made);
+  }
   std::vector<std::string> columns;
   auto add_output = [&](Tag tag) {
     BuiltQuery::Output out;
@@ -316,7 +397,7 @@ Result<BuiltQuery> build_find(const QueryRequest& request, std::size_t limit) {
       out.constant = "ONLINE";
     } else {
       out.column = static_cast<int>(columns.size());
-      columns.push_back(return_expression(*k, request.level));
+      columns.push_back(return_expression(*k, request.level, scope ? &*scope : nullptr));
     }
     q.outputs.push_back(std::move(out));
   };
@@ -333,8 +414,8 @@ Result<BuiltQuery> build_find(const QueryRequest& request, std::size_t limit) {
     if (!present) add_output(t);
   }
 
-  Builder b;
   if (auto s = add_matches(b, request); !s) return std::unexpected(s.error());
+  if (scope) add_scope(b, *scope, request.level);
   // Entities without a stored instance are not visible (instances always are).
   if (request.level != Level::image)
     b.where.insert(b.where.begin(), std::string(alias(request.level)) + ".num_instances > 0");
@@ -353,7 +434,15 @@ Result<BuiltQuery> build_find(const QueryRequest& request, std::size_t limit) {
 Result<BuiltQuery> build_locate(const QueryRequest& request, std::size_t limit) {
   if (auto s = validate(request); !s) return std::unexpected(s.error());
   Builder b;
+  std::optional<ScopeSql> scope;
+  if (request.scope) {
+    auto made = ScopeSql::make(b, *request.scope);
+    if (!made) return std::unexpected(made.error());
+    scope = std::move(*made);
+  }
   if (auto s = add_matches(b, request); !s) return std::unexpected(s.error());
+  // Instances are located through their study, whatever the level.
+  if (scope) add_scope(b, *scope, Level::image);
   BuiltQuery q;
   q.sql =
       "SELECT st.study_uid, se.series_uid, i.sop_class, i.sop_uid, i.transfer_syntax, p.patient_id, i.blob_key, i.size";

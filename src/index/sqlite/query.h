@@ -14,6 +14,12 @@
 //    drives the query from the series_modality index; next to other keys it
 //    is a per-study EXISTS probe).
 //  - Entities at PATIENT/STUDY/SERIES level need num_instances > 0.
+//  - request.scope (set): the study must be in scope (institution IN,
+//    referring_physician IN, or a study_label IN; a scope without any
+//    non-empty value admits nothing: the predicate is the constant 0). At
+//    PATIENT level a patient needs a visible study in scope, and the
+//    NumberOfPatientRelated* keys are counted from those studies at query
+//    time. Without a scope the SQL is exactly what it was before scopes.
 //  - Every value is a bound parameter; SQL text depends only on the shape of
 //    the request, so statements are reusable from the cache.
 //  - The SQL lives here so tests can EXPLAIN QUERY PLAN it.

@@ -29,6 +29,9 @@ public:
   Result<std::optional<QuarantineEntry>> get_quarantine(std::int64_t id) override;
   Status remove_quarantine(std::int64_t id) override;
   Result<std::vector<std::string>> referenced_blob_keys() override;
+  // Labels (access.cpp)
+  Status set_study_labels(const std::string& study_uid, const std::vector<std::string>& labels) override;
+  Result<std::vector<std::string>> study_labels(const std::string& study_uid) override;
 
   // AccountRepository (accounts.cpp)
   Result<std::optional<Peer>> find_peer(const std::string& ae_title) override;
@@ -39,6 +42,10 @@ public:
   Result<std::vector<User>> list_users() override;
   Status put_user(const User& user) override;
   Result<bool> remove_user(const std::string& username) override;
+  Status put_token(const ApiToken& token) override;
+  Result<std::optional<ApiToken>> find_token_by_hash(const std::string& secret_sha256) override;
+  Result<std::vector<ApiToken>> list_tokens(const std::string& username) override;
+  Result<bool> revoke_token(const std::string& id) override;
 
 private:
   // A pooled reader connection, returned to the pool on destruction. Any

@@ -26,7 +26,7 @@ Peer tls_peer(std::string ae, std::vector<std::string> hosts) {
 }
 
 User user(std::string name, std::string hash, bool enabled = true) {
-  return User{std::move(name), std::move(hash), {Role::clinician}, enabled};
+  return User{std::move(name), std::move(hash), {Role::clinician}, enabled, std::nullopt};
 }
 
 const char* kArgonHash = "$argon2id$v=19$m=65536,t=2,p=1$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG";

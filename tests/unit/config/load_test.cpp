@@ -92,9 +92,9 @@ TEST(ConfigLoad, RejectsAnUnknownTopLevelKeyAndTable) {
   auto key = load_text(dir, "listen = 1\n" + minimal());
   ASSERT_FALSE(key);
   EXPECT_NE(error_of(key).find("unknown key 'listen'"), std::string::npos) << error_of(key);
-  auto table = load_text(dir, minimal() + "[http]\nport = 443\n");
+  auto table = load_text(dir, minimal() + "[web]\nport = 443\n");
   ASSERT_FALSE(table);
-  EXPECT_NE(error_of(table).find("unknown table [http]"), std::string::npos) << error_of(table);
+  EXPECT_NE(error_of(table).find("unknown table [web]"), std::string::npos) << error_of(table);
 }
 
 TEST(ConfigLoad, RejectsAKnownTableGivenAsAValue) {
@@ -198,8 +198,21 @@ TEST(ConfigLoad, RejectsMissingTlsFilesWhileTheTlsListenerIsOn) {
   EXPECT_NE(error_of(config).find("'tls.key_file'"), std::string::npos) << error_of(config);
   EXPECT_NE(error_of(config).find("'tls.ca_file'"), std::string::npos) << error_of(config);
 
-  auto off = load(dir.write("tresor.toml", minimal("tls_port = 0\n")));
+  // HTTPS uses the same certificate: both listeners must be off to go without it.
+  auto dimse_off = load(dir.write("tresor.toml", minimal("tls_port = 0\n")));
+  EXPECT_FALSE(dimse_off);
+  auto off = load(dir.write("tresor.toml", minimal("tls_port = 0\n") + "[http]\nport = 0\n"));
   EXPECT_TRUE(off) << off.error().message;
+}
+
+TEST(ConfigLoad, RejectsAnHttpsPortThatCollidesWithDicomAndAPublicUrlWithAPath) {
+  TempDir dir;
+  auto same = load_text(dir, minimal() + "[http]\nport = 2762\n");
+  ASSERT_FALSE(same);
+  EXPECT_NE(error_of(same).find("'http.port' must differ"), std::string::npos) << error_of(same);
+  auto url = load_text(dir, minimal() + "[http]\npublic_url = \"http://pacs.example.org/\"\n");
+  ASSERT_FALSE(url);
+  EXPECT_NE(error_of(url).find("'http.public_url'"), std::string::npos) << error_of(url);
 }
 
 TEST(ConfigLoad, ResolvesRelativePathsAgainstTheConfigDirectory) {

@@ -83,6 +83,10 @@ public:
     return {};
   }
   Result<bool> remove_user(const std::string&) override { return false; }
+  Status put_token(const ApiToken&) override { return {}; }
+  Result<std::optional<ApiToken>> find_token_by_hash(const std::string&) override { return std::optional<ApiToken>{}; }
+  Result<std::vector<ApiToken>> list_tokens(const std::string&) override { return std::vector<ApiToken>{}; }
+  Result<bool> revoke_token(const std::string&) override { return false; }
 };
 
 } // namespace tresor::testing

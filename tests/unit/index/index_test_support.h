@@ -2,6 +2,8 @@
 // record builders and result accessors.
 #pragma once
 #include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <cstdint>
 #include <unistd.h>
 #include <algorithm>
 #include <atomic>
@@ -85,6 +87,42 @@ inline QueryRequest request(QueryModel model, Level level, AttrList keys) {
   q.keys = std::move(keys);
   return q;
 }
+
+// Direct read access to the database file, for checks the API does not expose.
+class RawDb {
+public:
+  explicit RawDb(const std::filesystem::path& file) {
+    EXPECT_EQ(sqlite3_open_v2(file.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
+  }
+  ~RawDb() { sqlite3_close_v2(db_); }
+  // Rows of one statement, columns joined by '|'. `params` bind ?1..?N as text.
+  std::vector<std::string> rows(const std::string& sql, const std::vector<std::string>& params = {},
+                                std::int64_t limit_param = -1) {
+    std::vector<std::string> out;
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr) != SQLITE_OK) {
+      ADD_FAILURE() << sqlite3_errmsg(db_) << " in " << sql;
+      return out;
+    }
+    int n = 0;
+    for (const auto& p : params) sqlite3_bind_text(st, ++n, p.c_str(), -1, SQLITE_TRANSIENT);
+    if (limit_param >= 0) sqlite3_bind_int64(st, n + 1, limit_param);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+      std::string row;
+      for (int c = 0; c < sqlite3_column_count(st); ++c) {
+        if (c) row += '|';
+        auto* t = sqlite3_column_text(st, c);
+        row += t ? reinterpret_cast<const char*>(t) : "";
+      }
+      out.push_back(row);
+    }
+    sqlite3_finalize(st);
+    return out;
+  }
+
+private:
+  sqlite3* db_ = nullptr;
+};
 
 class IndexTest : public ::testing::Test {
 protected:

@@ -1,5 +1,4 @@
 // Opening, migrations, concurrency and query plans.
-#include <sqlite3.h>
 #include <sys/stat.h>
 #include <chrono>
 #include <thread>
@@ -9,42 +8,6 @@
 
 namespace tresor::index::test {
 namespace {
-
-// Direct read access to the database file, for checks the API does not expose.
-class RawDb {
-public:
-  explicit RawDb(const std::filesystem::path& file) {
-    EXPECT_EQ(sqlite3_open_v2(file.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
-  }
-  ~RawDb() { sqlite3_close_v2(db_); }
-  // Rows of one statement, columns joined by '|'. `params` bind ?1..?N as text.
-  std::vector<std::string> rows(const std::string& sql, const std::vector<std::string>& params = {},
-                                std::int64_t limit_param = -1) {
-    std::vector<std::string> out;
-    sqlite3_stmt* st = nullptr;
-    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr) != SQLITE_OK) {
-      ADD_FAILURE() << sqlite3_errmsg(db_) << " in " << sql;
-      return out;
-    }
-    int n = 0;
-    for (const auto& p : params) sqlite3_bind_text(st, ++n, p.c_str(), -1, SQLITE_TRANSIENT);
-    if (limit_param >= 0) sqlite3_bind_int64(st, n + 1, limit_param);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-      std::string row;
-      for (int c = 0; c < sqlite3_column_count(st); ++c) {
-        if (c) row += '|';
-        auto* t = sqlite3_column_text(st, c);
-        row += t ? reinterpret_cast<const char*>(t) : "";
-      }
-      out.push_back(row);
-    }
-    sqlite3_finalize(st);
-    return out;
-  }
-
-private:
-  sqlite3* db_ = nullptr;
-};
 
 using Lifecycle = IndexTest;
 
@@ -65,7 +28,8 @@ TEST_F(Lifecycle, AppliesEveryEmbeddedMigrationInOrder) {
   for (std::size_t i = 0; i < migrations.size(); ++i)
     EXPECT_EQ(versions[i], std::to_string(i + 1) + "|" + migrations[i].name);
   auto tables = raw.rows("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name");
-  for (const char* t : {"instance", "patient", "peers", "quarantine", "schema_version", "series", "study", "users"})
+  for (const char* t : {"api_token", "instance", "patient", "peers", "quarantine", "schema_version", "series",
+                        "study", "study_label", "users"})
     EXPECT_NE(std::find(tables.begin(), tables.end(), t), tables.end()) << t;
 }
 
@@ -315,6 +279,61 @@ TEST_F(LargeArchive, StudyLevelNamePrefixQueryDrivesFromThePatientNameIndex) {
   ASSERT_TRUE(rows.has_value());
   // Patients p with p % 97 == 5 (6 of them below 500), 2 studies each.
   EXPECT_EQ(rows->size(), 12u);
+}
+
+} // namespace
+} // namespace tresor::index::test
+
+namespace tresor::index::test {
+namespace {
+
+QueryRequest with_scope(QueryRequest q, Scope scope) {
+  q.scope = std::move(scope);
+  return q;
+}
+
+TEST_F(LargeArchive, ScopedQueriesDriveFromIndexesAndNeverScanATable) {
+  ASSERT_NE(index_, nullptr);
+  const Scope every_kind{{"NORTH", "SOUTH"}, {"DR^A"}, {"trial-7"}};
+  const std::vector<QueryRequest> queries{
+      with_scope(request(QueryModel::study_root, Level::study, {}), every_kind),
+      with_scope(request(QueryModel::study_root, Level::study, {}), Scope{{"NORTH"}, {}, {}}),
+      with_scope(request(QueryModel::study_root, Level::study, {{tags::PatientID, "PID100007"}}), every_kind),
+      with_scope(request(QueryModel::study_root, Level::study, {{tags::ModalitiesInStudy, "US"}}), every_kind),
+      with_scope(request(QueryModel::study_root, Level::series, {{tags::StudyInstanceUID, "2.25.7.1"}}), every_kind),
+      with_scope(request(QueryModel::patient_root, Level::patient,
+                         {{tags::PatientName, "NAME1*"}, {tags::NumberOfPatientRelatedInstances, ""}}),
+                 every_kind),
+      with_scope(request(QueryModel::patient_root, Level::patient, {{tags::NumberOfPatientRelatedStudies, ""}}),
+                 every_kind),
+  };
+  for (const auto& q : queries) {
+    const auto plan = plan_of(file(), q);
+    EXPECT_FALSE(any_scan(plan)) << joined(plan);
+  }
+}
+
+TEST_F(LargeArchive, ScopedPatientCountersMatchTheStoredOnesWhenEveryStudyIsInScope) {
+  ASSERT_NE(index_, nullptr);
+  ASSERT_TRUE(index_->set_study_labels("2.25.3.0", {"all-of-p3"}).has_value());
+  ASSERT_TRUE(index_->set_study_labels("2.25.3.1", {"all-of-p3"}).has_value());
+  const AttrList keys{{tags::PatientID, "PID100003"},
+                      {tags::NumberOfPatientRelatedStudies, ""},
+                      {tags::NumberOfPatientRelatedSeries, ""},
+                      {tags::NumberOfPatientRelatedInstances, ""}};
+  auto plain = index_->find(request(QueryModel::patient_root, Level::patient, keys), 10);
+  auto scoped = index_->find(with_scope(request(QueryModel::patient_root, Level::patient, keys), Scope{{}, {}, {"all-of-p3"}}), 10);
+  ASSERT_TRUE(plain.has_value() && scoped.has_value());
+  ASSERT_EQ(plain->size(), 1u);
+  EXPECT_EQ(*plain, *scoped);
+  EXPECT_EQ(value_of((*scoped)[0], tags::NumberOfPatientRelatedInstances), "20");
+  ASSERT_TRUE(index_->set_study_labels("2.25.3.1", {}).has_value());
+  scoped = index_->find(with_scope(request(QueryModel::patient_root, Level::patient, keys), Scope{{}, {}, {"all-of-p3"}}), 10);
+  ASSERT_TRUE(scoped.has_value());
+  ASSERT_EQ(scoped->size(), 1u);
+  EXPECT_EQ(value_of((*scoped)[0], tags::NumberOfPatientRelatedStudies), "1");
+  EXPECT_EQ(value_of((*scoped)[0], tags::NumberOfPatientRelatedInstances), "10");
+  ASSERT_TRUE(index_->set_study_labels("2.25.3.0", {}).has_value());
 }
 
 } // namespace

@@ -17,53 +17,8 @@ const std::string kIssuer = "https://idp.example.org";
 const std::string kAudience = "tresor";
 const std::string kPasscode = "correct horse battery staple";
 
-// In-memory AccountRepository that counts lookups.
-class MemoryAccounts final : public AccountRepository {
-public:
-  Result<std::optional<Peer>> find_peer(const std::string& ae) override {
-    ++peer_lookups;
-    if (fail_lookups) return fail(Errc::io_error, "database unavailable");
-    auto it = peers.find(ae);
-    if (it == peers.end()) return std::optional<Peer>{};
-    return std::optional<Peer>{it->second};
-  }
-  Result<std::vector<Peer>> list_peers() override {
-    std::vector<Peer> out;
-    for (const auto& [k, p] : peers) out.push_back(p);
-    return out;
-  }
-  Status put_peer(const Peer& p) override {
-    peers[p.ae_title] = p;
-    return {};
-  }
-  Result<bool> remove_peer(const std::string& ae) override { return peers.erase(ae) > 0; }
-  Result<std::optional<User>> find_user(const std::string& name) override {
-    auto it = users.find(name);
-    if (it == users.end()) return std::optional<User>{};
-    return std::optional<User>{it->second};
-  }
-  Result<std::vector<User>> list_users() override {
-    std::vector<User> out;
-    for (const auto& [k, u] : users) out.push_back(u);
-    return out;
-  }
-  Status put_user(const User& u) override {
-    users[u.username] = u;
-    return {};
-  }
-  Result<bool> remove_user(const std::string& name) override { return users.erase(name) > 0; }
-
-  std::map<std::string, Peer> peers;
-  std::map<std::string, User> users;
-  int peer_lookups = 0;
-  bool fail_lookups = false;
-};
-
-class TestClock final : public Clock {
-public:
-  std::chrono::system_clock::time_point now() const override { return t; }
-  std::chrono::system_clock::time_point t{std::chrono::seconds(kNow)};
-};
+using testing::MemoryAccounts;
+using testing::TestClock;
 
 class Association : public ::testing::Test {
 protected:
@@ -107,8 +62,8 @@ protected:
     strict.require_user_identity = true;
     accounts_.put_peer(strict);
 
-    accounts_.put_user(User{"alice", hash_, {Role::clinician}, true});
-    accounts_.put_user(User{"bob", hash_, {Role::clinician}, false});
+    accounts_.put_user(User{"alice", hash_, {Role::clinician}, true, std::nullopt});
+    accounts_.put_user(User{"bob", hash_, {Role::clinician}, false, std::nullopt});
 
     testing::write_jwks(dir_ / "jwks.json", {testing::jwk_of(ec_, "k1")});
     auto v = JwtVerifier::from_jwks_file(dir_ / "jwks.json", kIssuer, kAudience, {"ES256"});
@@ -151,7 +106,7 @@ protected:
   config::Config config_;
   MemoryAccounts accounts_;
   FailureTracker failures_{3, 60s, 900s};
-  TestClock clock_;
+  TestClock clock_{kNow};
   std::unique_ptr<JwtVerifier> jwt_;
   static inline std::string hash_;
   static inline EVP_PKEY* ec_ = nullptr;
@@ -383,6 +338,78 @@ TEST_F(Association, EveryRefusalCountsAndTheThirdOneBlocksTheSource) {
 TEST_F(Association, AcceptedAssociationsDoNotCount) {
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(decide(ct_request()).accepted);
   EXPECT_FALSE(failures_.is_blocked("10.0.0.5", clock_.t));
+}
+
+// --- Roles and scopes --------------------------------------------------------
+
+Scope scope_of_institution(std::string name) {
+  Scope s;
+  s.institutions = {std::move(name)};
+  return s;
+}
+
+TEST_F(Association, WithoutAUserThePrincipalGetsThePeersOperationsAndScope) {
+  Peer ct = accounts_.peers.at("CT_SCANNER_1");
+  ct.scope = scope_of_institution("North Hospital");
+  accounts_.put_peer(ct);
+  Decision d = decide(ct_request());
+  ASSERT_TRUE(d.accepted) << d.reason;
+  EXPECT_EQ(d.principal.operations, (std::set<Operation>{Operation::echo, Operation::store}));
+  EXPECT_EQ(d.principal.scope, scope_of_institution("North Hospital"));
+}
+
+TEST_F(Association, PasscodeUserGetsOnlyOperationsBothThePeerAndTheRolesAllow) {
+  // CT_SCANNER_1 may echo and store; alice is a clinician (echo find get move).
+  Decision d = decide(with_identity(ct_request(), 2, "alice", kPasscode));
+  ASSERT_TRUE(d.accepted) << d.reason;
+  EXPECT_EQ(d.principal.user, "alice");
+  EXPECT_EQ(d.principal.operations, std::set<Operation>{Operation::echo});
+  EXPECT_FALSE(d.principal.may(Operation::store));
+  EXPECT_FALSE(d.principal.may(Operation::find));  // the role allows it, the peer does not
+}
+
+TEST_F(Association, JwtUserGetsTheIntersectionAndTheTokenRolesClaimIsIgnored) {
+  accounts_.put_user(User{"tina", hash_, {Role::technologist}, true, std::nullopt});
+  nlohmann::json c = {{"sub", "tina"}, {"iss", kIssuer}, {"aud", kAudience}, {"exp", kNow + 300},
+                      {"roles", {"admin"}}};
+  Decision d = decide(with_identity(ct_request(), 5, testing::make_token("ES256", ec_, c, "k1")));
+  ASSERT_TRUE(d.accepted) << d.reason;
+  EXPECT_EQ(d.principal.operations, (std::set<Operation>{Operation::echo, Operation::store}));
+  EXPECT_FALSE(d.principal.may(Operation::admin));
+}
+
+TEST_F(Association, UserWithAResearcherRoleOnlyGetsNoOperationAtAll) {
+  accounts_.put_user(User{"rita", hash_, {Role::researcher}, true, std::nullopt});
+  Decision d = decide(with_identity(ct_request(), 5, token("rita")));
+  ASSERT_TRUE(d.accepted) << d.reason;
+  EXPECT_TRUE(d.principal.operations.empty());
+}
+
+TEST_F(Association, TheUsersScopeReplacesThePeersScope) {
+  Peer ct = accounts_.peers.at("CT_SCANNER_1");
+  ct.scope = scope_of_institution("North Hospital");
+  accounts_.put_peer(ct);
+  User alice = accounts_.users.at("alice");
+  alice.scope = scope_of_institution("South Clinic");
+  accounts_.put_user(alice);
+  Decision d = decide(with_identity(ct_request(), 5, token("alice")));
+  ASSERT_TRUE(d.accepted) << d.reason;
+  EXPECT_EQ(d.principal.scope, scope_of_institution("South Clinic"));
+}
+
+TEST_F(Association, AUserWithoutScopeKeepsThePeersScope) {
+  Peer ct = accounts_.peers.at("CT_SCANNER_1");
+  ct.scope = scope_of_institution("North Hospital");
+  accounts_.put_peer(ct);
+  Decision d = decide(with_identity(ct_request(), 5, token("alice")));
+  ASSERT_TRUE(d.accepted) << d.reason;
+  EXPECT_EQ(d.principal.scope, scope_of_institution("North Hospital"));
+  // Neither has a scope: every study.
+  ct.scope.reset();
+  accounts_.put_peer(ct);
+  Decision all = decide(with_identity(ct_request(), 5, token("alice")));
+  ASSERT_TRUE(all.accepted) << all.reason;
+  EXPECT_FALSE(all.principal.scope.has_value());
 }
 
 } // namespace

@@ -10,14 +10,21 @@
 #include <openssl/pem.h>
 #include <stdlib.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "core/accounts.h"
+#include "core/clock.h"
 
 namespace tresor::security::testing {
 
@@ -172,5 +179,102 @@ inline std::string hs256_token(const std::string& secret, const nlohmann::json& 
        input.size(), mac, &mac_len);
   return input + "." + b64url(std::string(reinterpret_cast<char*>(mac), mac_len));
 }
+
+// In-memory AccountRepository (peers, users, API tokens). Counts peer
+// lookups; with fail_lookups every find_* fails like an unavailable database.
+class MemoryAccounts final : public AccountRepository {
+public:
+  Result<std::optional<Peer>> find_peer(const std::string& ae) override {
+    std::lock_guard lock(mutex_);
+    ++peer_lookups;
+    if (fail_lookups) return fail(Errc::io_error, "database unavailable");
+    auto it = peers.find(ae);
+    if (it == peers.end()) return std::optional<Peer>{};
+    return std::optional<Peer>{it->second};
+  }
+  Result<std::vector<Peer>> list_peers() override {
+    std::lock_guard lock(mutex_);
+    std::vector<Peer> out;
+    for (const auto& [k, p] : peers) out.push_back(p);
+    return out;
+  }
+  Status put_peer(const Peer& p) override {
+    std::lock_guard lock(mutex_);
+    peers[p.ae_title] = p;
+    return {};
+  }
+  Result<bool> remove_peer(const std::string& ae) override {
+    std::lock_guard lock(mutex_);
+    return peers.erase(ae) > 0;
+  }
+  Result<std::optional<User>> find_user(const std::string& name) override {
+    std::lock_guard lock(mutex_);
+    if (fail_lookups) return fail(Errc::io_error, "database unavailable");
+    auto it = users.find(name);
+    if (it == users.end()) return std::optional<User>{};
+    return std::optional<User>{it->second};
+  }
+  Result<std::vector<User>> list_users() override {
+    std::lock_guard lock(mutex_);
+    std::vector<User> out;
+    for (const auto& [k, u] : users) out.push_back(u);
+    return out;
+  }
+  Status put_user(const User& u) override {
+    std::lock_guard lock(mutex_);
+    users[u.username] = u;
+    return {};
+  }
+  Result<bool> remove_user(const std::string& name) override {
+    std::lock_guard lock(mutex_);
+    return users.erase(name) > 0;
+  }
+  Status put_token(const ApiToken& t) override {
+    std::lock_guard lock(mutex_);
+    tokens[t.id] = t;
+    return {};
+  }
+  Result<std::optional<ApiToken>> find_token_by_hash(const std::string& secret_sha256) override {
+    std::lock_guard lock(mutex_);
+    if (fail_lookups) return fail(Errc::io_error, "database unavailable");
+    for (const auto& [id, t] : tokens) {
+      if (t.secret_sha256 == secret_sha256) return std::optional<ApiToken>{t};
+    }
+    return std::optional<ApiToken>{};
+  }
+  Result<std::vector<ApiToken>> list_tokens(const std::string& username) override {
+    std::lock_guard lock(mutex_);
+    std::vector<ApiToken> out;
+    for (const auto& [id, t] : tokens) {
+      if (username.empty() || t.username == username) out.push_back(t);
+    }
+    return out;
+  }
+  Result<bool> revoke_token(const std::string& id) override {
+    std::lock_guard lock(mutex_);
+    auto it = tokens.find(id);
+    if (it == tokens.end()) return false;
+    it->second.revoked = true;
+    return true;
+  }
+
+  // Direct access for tests (single-threaded set-up and inspection).
+  std::map<std::string, Peer> peers;
+  std::map<std::string, User> users;
+  std::map<std::string, ApiToken> tokens;  // by id
+  int peer_lookups = 0;
+  bool fail_lookups = false;
+
+private:
+  std::mutex mutex_;
+};
+
+// A clock that only moves when the test says so.
+class TestClock final : public Clock {
+public:
+  explicit TestClock(std::int64_t unix_seconds = 1'800'000'000) : t(std::chrono::seconds(unix_seconds)) {}
+  std::chrono::system_clock::time_point now() const override { return t; }
+  std::chrono::system_clock::time_point t;
+};
 
 } // namespace tresor::security::testing

@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <set>
 
 #include "services/services.h"
 
@@ -55,7 +56,7 @@ struct Archive : ::testing::Test {
     return out;
   }
   Result<services::StoreResult> put(const fs::path& file) {
-    return ingest->ingest_file(services::StoreContext{modality, {}, {}}, file);
+    return ingest->ingest_file(services::StoreContext{modality, {}, {}, {}}, file);
   }
   std::size_t temp_files() {
     std::size_t n = 0;
@@ -63,7 +64,7 @@ struct Archive : ::testing::Test {
     return n;
   }
   std::size_t image_matches() {
-    QueryRequest q{QueryModel::study_root, Level::image, {{tags::SOPInstanceUID, ""}}};
+    QueryRequest q{QueryModel::study_root, Level::image, {{tags::SOPInstanceUID, ""}}, std::nullopt};
     return index->find(q, 100)->size();
   }
 };
@@ -189,7 +190,7 @@ TEST_F(Archive, QueryRefusesMoreMatchesThanTheCap) {
   ASSERT_TRUE(put(sample("CT_small.dcm")));
   ASSERT_TRUE(put(sample("MR_small.dcm")));
   ASSERT_TRUE(put(sample("waveform_ecg.dcm")));
-  QueryRequest q{QueryModel::study_root, Level::study, {{tags::StudyInstanceUID, ""}}};
+  QueryRequest q{QueryModel::study_root, Level::study, {{tags::StudyInstanceUID, ""}}, std::nullopt};
   auto rows = query->find(modality, q);
   ASSERT_FALSE(rows);
   EXPECT_EQ(rows.error().code, Errc::resource_exhausted);
@@ -202,7 +203,7 @@ TEST_F(Archive, QueryRefusesMoreMatchesThanTheCap) {
 
 TEST_F(Archive, QueryIsDeniedAndAuditedWithoutTheFindPermission) {
   modality.operations = {Operation::store};
-  QueryRequest q{QueryModel::study_root, Level::study, {{tags::PatientID, "X"}}};
+  QueryRequest q{QueryModel::study_root, Level::study, {{tags::PatientID, "X"}}, std::nullopt};
   auto rows = query->find(modality, q);
   ASSERT_FALSE(rows);
   EXPECT_EQ(rows.error().code, Errc::permission_denied);
@@ -215,11 +216,56 @@ TEST_F(Archive, QueryIsDeniedAndAuditedWithoutTheFindPermission) {
 TEST_F(Archive, RetrieveListsTheStoredFilesOfAStudy) {
   auto r = put(sample("CT_small.dcm"));
   ASSERT_TRUE(r);
-  QueryRequest q{QueryModel::study_root, Level::study, {{tags::StudyInstanceUID, r->study_uid}}};
+  QueryRequest q{QueryModel::study_root, Level::study, {{tags::StudyInstanceUID, r->study_uid}}, std::nullopt};
   auto items = retrieve->locate(modality, q, audit::Type::retrieve);
   ASSERT_TRUE(items) << items.error().message;
   ASSERT_EQ(items->size(), 1u);
   EXPECT_TRUE(fs::exists(items->front().file));
   EXPECT_EQ(items->front().location.sop_instance_uid, r->sop_instance_uid);
   EXPECT_EQ(audit.events().back().type, audit::Type::retrieve);
+}
+
+TEST_F(Archive, QueryPagesAreCutAtTheCapAndSayWhenMoreExist) {
+  ASSERT_TRUE(put(sample("CT_small.dcm")));
+  ASSERT_TRUE(put(sample("MR_small.dcm")));
+  ASSERT_TRUE(put(sample("waveform_ecg.dcm")));
+  QueryRequest q{QueryModel::study_root, Level::study, {{tags::StudyInstanceUID, ""}}, std::nullopt};
+  auto first = query->find_page(modality, q, 0, 0);  // limit 0 = the cap (2)
+  ASSERT_TRUE(first) << first.error().message;
+  EXPECT_EQ(first->rows.size(), 2u);
+  EXPECT_TRUE(first->truncated);
+  auto last = query->find_page(modality, q, 2, 10);
+  ASSERT_TRUE(last);
+  ASSERT_EQ(last->rows.size(), 1u);
+  EXPECT_FALSE(last->truncated);
+  std::set<std::string> seen;
+  for (const auto& rows : {first->rows, last->rows})
+    for (const auto& row : rows) seen.insert(row.front().value);
+  EXPECT_EQ(seen.size(), 3u);
+}
+
+TEST_F(Archive, QueryAndRetrieveApplyThePrincipalsScopeNotTheRequests) {
+  auto ct = put(sample("CT_small.dcm"));  // InstitutionName "JFK IMAGING CENTER"
+  auto mr = put(sample("MR_small.dcm"));  // InstitutionName "TOSHIBA"
+  ASSERT_TRUE(ct && mr);
+  modality.unlimited_find = true;
+  modality.scope = Scope{{"TOSHIBA"}, {}, {}};
+  QueryRequest q{QueryModel::study_root, Level::study, {{tags::StudyInstanceUID, ""}}, std::nullopt};
+  q.scope = Scope{};  // a front end cannot widen (or set) the scope
+  auto rows = query->find(modality, q);
+  ASSERT_TRUE(rows);
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ(rows->front().front().value, mr->study_uid);
+  QueryRequest get{QueryModel::study_root, Level::study, {{tags::StudyInstanceUID, ct->study_uid}}, std::nullopt};
+  auto items = retrieve->locate(modality, get, audit::Type::retrieve);
+  ASSERT_TRUE(items);
+  EXPECT_TRUE(items->empty());
+}
+
+TEST_F(Archive, IngestRefusesAnInstanceOfAnotherStudyThanExpected) {
+  auto r = ingest->ingest_file(services::StoreContext{modality, {}, {}, "1.2.3.4"}, sample("CT_small.dcm"));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::invalid_argument);
+  EXPECT_EQ(image_matches(), 0u);
+  EXPECT_EQ(temp_files(), 0u);
 }

@@ -1,0 +1,94 @@
+// Helpers shared by the web_*.cpp files (DICOMweb conversions). Includes
+// DCMTK headers: private to dicom/.
+// Contract:
+//  - load_header(): opens a stored Part-10 file (meta header required) with
+//    DCMTK, leaving element values larger than 4 KiB on disk (they are read
+//    on access); missing file -> not_found, unreadable -> io_error, parse
+//    failure -> corrupt;
+//  - read_pixel_geometry(): Rows, Columns, SamplesPerPixel, BitsAllocated and
+//    NumberOfFrames of the top-level data set, bounded (corrupt when absent
+//    or out of range);
+//  - guarded(): runs a callable and turns escaping C++ exceptions into
+//    Errc::internal / resource_exhausted errors (DCMTK and the codecs must
+//    never throw across the module boundary).
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <new>
+#include <string>
+#include <string_view>
+
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dcdatset.h>
+#include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dcspchrs.h>
+#include <dcmtk/dcmdata/dcxfer.h>
+
+#include "core/error.h"
+
+namespace tresor::dicom::detail {
+
+// Values above this size stay on disk until read.
+inline constexpr Uint32 kMaxReadLength = 4096;
+
+Result<std::unique_ptr<DcmFileFormat>> load_header(const std::filesystem::path& file);
+
+// The transfer syntax the data set was stored in (UID string).
+std::string stored_syntax_uid(DcmFileFormat& ff);
+
+struct PixelGeometry {
+  std::uint32_t rows = 0;
+  std::uint32_t columns = 0;
+  std::uint32_t samples_per_pixel = 0;
+  std::uint32_t bits_allocated = 0;
+  std::uint32_t number_of_frames = 0;  // >= 1
+  std::uint64_t frame_bits() const {
+    return std::uint64_t(rows) * columns * samples_per_pixel * bits_allocated;
+  }
+};
+Result<PixelGeometry> read_pixel_geometry(DcmDataset& ds);
+
+// DCMTK 3.6.7's RLE decoder copies a 64-byte header out of the frame's
+// first fragment without checking its length: refuse RLE pixel data with a
+// shorter fragment (corrupt). No-op for other syntaxes.
+Status check_rle_fragments(DcmDataset& ds);
+
+// NumberOfFrames of a data set with top-level PixelData (>= 1), 0 without.
+std::uint32_t number_of_frames(DcmDataset& ds);
+
+// Appends `in`, replacing each byte that does not start a valid UTF-8
+// sequence (RFC 3629: no overlongs, surrogates or code points > U+10FFFF)
+// by U+FFFD.
+void append_valid_utf8(std::string& out, std::string_view in);
+
+// Converts strings of one item to UTF-8 according to its SpecificCharacterSet
+// value (raw, possibly multi-valued; empty = default repertoire). Never
+// fails: undecodable bytes become U+FFFD. `delimiters` are the characters
+// that reset ISO 2022 designations for the VR ("\\^=" for PN, "\\" for
+// multi-valued strings, "" for texts; CR LF FF HT always do).
+class Iso2022;
+class Utf8Converter {
+public:
+  explicit Utf8Converter(std::string_view specific_character_set);
+  ~Utf8Converter();
+  Utf8Converter(const Utf8Converter&) = delete;
+  Utf8Converter& operator=(const Utf8Converter&) = delete;
+  void append(std::string& out, std::string_view raw, const char* delimiters) const;
+
+private:
+  std::unique_ptr<Iso2022> iso2022_;
+  std::unique_ptr<DcmSpecificCharacterSet> dcmtk_;
+};
+
+template <class F> auto guarded(F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const std::bad_alloc&) {
+    return std::unexpected(Error{Errc::resource_exhausted, "out of memory"});
+  } catch (const std::exception&) {
+    return std::unexpected(Error{Errc::internal, "unexpected failure in the DICOM conversion"});
+  }
+}
+
+} // namespace tresor::dicom::detail

@@ -1,0 +1,113 @@
+// Transfer syntax conversion of a stored object for WADO-RS / WADO-URI
+// retrieval. The stored file is only read; the copy is written next to `out`
+// under a temporary name and renamed into place, so a failed conversion
+// leaves no partial file behind.
+// Lossy targets are refused unless the object is already stored in that
+// syntax: lossy re-encoding would change the pixel values (and DCMTK then
+// assigns a new SOP Instance UID), which is not a retrieval of the stored
+// instance.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dccodec.h>
+#include <dcmtk/dcmdata/dcxfer.h>
+
+#include "dicom/inspect.h"
+#include "dicom/web.h"
+#include "dicom/web_internal.h"
+
+namespace tresor::dicom {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// A temporary file next to `out`, removed unless committed.
+class TempOut {
+public:
+  explicit TempOut(const fs::path& out) : out_(out) {
+    fs::path dir = out.parent_path();
+    if (dir.empty()) dir = ".";
+    std::string tmpl = (dir / ("." + out.filename().string() + ".tc.XXXXXX")).string();
+    std::vector<char> name(tmpl.begin(), tmpl.end());
+    name.push_back('\0');
+    const int fd = ::mkostemp(name.data(), O_CLOEXEC);
+    if (fd >= 0) {
+      ::close(fd);
+      path_ = name.data();
+    }
+  }
+  ~TempOut() {
+    if (!path_.empty()) {
+      std::error_code ec;
+      fs::remove(path_, ec);
+    }
+  }
+  TempOut(const TempOut&) = delete;
+  TempOut& operator=(const TempOut&) = delete;
+  bool ok() const { return !path_.empty(); }
+  const fs::path& path() const { return path_; }
+  Status commit() {
+    std::error_code ec;
+    fs::rename(path_, out_, ec);
+    if (ec) return fail(Errc::io_error, "cannot move the converted object into place");
+    path_.clear();
+    return {};
+  }
+
+private:
+  fs::path out_;
+  fs::path path_;
+};
+
+} // namespace
+
+Status transcode(const fs::path& in, const fs::path& out, std::string_view transfer_syntax_uid) {
+  return detail::guarded([&]() -> Status {
+    if (!is_valid_uid(transfer_syntax_uid)) return fail(Errc::invalid_argument, "malformed transfer syntax UID");
+    const std::string target_uid(transfer_syntax_uid);
+    const DcmXfer target(target_uid.c_str());
+    if (target.getXfer() == EXS_Unknown) return fail(Errc::unsupported, "unknown transfer syntax");
+
+    auto ff = detail::load_header(in);
+    if (!ff) return std::unexpected(ff.error());
+    DcmDataset& ds = *(*ff)->getDataset();
+    const E_TransferSyntax stored = ds.getOriginalXfer();
+
+    TempOut tmp(out);
+    if (!tmp.ok()) return fail(Errc::io_error, "cannot create the output file");
+
+    if (detail::stored_syntax_uid(**ff) == target_uid || stored == target.getXfer()) {
+      std::error_code ec;
+      fs::copy_file(in, tmp.path(), fs::copy_options::overwrite_existing, ec);
+      if (ec) return fail(Errc::io_error, "cannot copy the stored object");
+      return tmp.commit();
+    }
+
+    const bool has_pixels = detail::number_of_frames(ds) > 0;
+    if (has_pixels) {
+      if (target.isEncapsulated() && target.isLossy())
+        return fail(Errc::unsupported, "lossy conversion of a stored object is not offered");
+      if (DcmXfer(stored).isEncapsulated() && !DcmCodecList::canChangeCoding(stored, EXS_LittleEndianExplicit))
+        return fail(Errc::unsupported, "no decoder for the stored transfer syntax");
+      if (target.isEncapsulated() && !DcmCodecList::canChangeCoding(EXS_LittleEndianExplicit, target.getXfer()))
+        return fail(Errc::unsupported, "no encoder for the requested transfer syntax");
+      if (auto s = detail::check_rle_fragments(ds); !s) return std::unexpected(s.error());
+    }
+
+    if ((*ff)->loadAllDataIntoMemory().bad()) return fail(Errc::corrupt, "cannot read the stored object");
+    if (ds.chooseRepresentation(target.getXfer(), nullptr).bad() || !ds.canWriteXfer(target.getXfer()))
+      return fail(Errc::unsupported, "cannot convert to the requested transfer syntax");
+    const OFCondition c = (*ff)->saveFile(OFFilename(tmp.path().c_str()), target.getXfer(), EET_UndefinedLength,
+                                          EGL_recalcGL, EPD_noChange, 0, 0, EWM_updateMeta);
+    if (c.bad()) return fail(Errc::io_error, std::string("cannot write the converted object: ") + c.text());
+    return tmp.commit();
+  });
+}
+
+} // namespace tresor::dicom

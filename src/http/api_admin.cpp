@@ -1,0 +1,283 @@
+// Admin REST API, part 2: peers, quarantine, exposure check, study labels,
+// and the audit trail for auditors. Same contract as api.cpp.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <charconv>
+
+#include "dicom/inspect.h"
+#include "http/api_common.h"
+
+namespace tresor::http {
+namespace {
+
+using nlohmann::json;
+using api::audit_admin;
+using api::bad;
+using api::json_response;
+using api::no_content;
+using api::read_scope;
+using api::scope_json;
+using DepsPtr = std::shared_ptr<const Deps>;
+
+bool valid_ae(std::string_view ae) {
+  if (ae.empty() || ae.size() > 16 || ae.front() == ' ' || ae.back() == ' ') return false;
+  for (char ch : ae)
+    if (ch < 0x20 || ch > 0x7e || ch == '\\') return false;
+  return true;
+}
+
+bool valid_ipv4(const std::string& s) {
+  int parts = 0;
+  std::size_t i = 0;
+  while (i <= s.size() && parts < 5) {
+    std::size_t dot = s.find('.', i);
+    std::string_view p = std::string_view(s).substr(i, dot == std::string::npos ? std::string::npos : dot - i);
+    unsigned v = 0;
+    auto [e, ec] = std::from_chars(p.data(), p.data() + p.size(), v);
+    if (p.empty() || p.size() > 3 || ec != std::errc{} || e != p.data() + p.size() || v > 255) return false;
+    ++parts;
+    if (dot == std::string::npos) break;
+    i = dot + 1;
+  }
+  return parts == 4;
+}
+
+json peer_json(const Peer& p) {
+  json ops = json::array();
+  for (Operation o : p.operations) ops.push_back(to_string(o));
+  return json{{"ae_title", p.ae_title},
+              {"hosts", p.hosts},
+              {"port", p.port},
+              {"operations", ops},
+              {"cert_sha256", p.cert_sha256},
+              {"require_user_identity", p.require_user_identity},
+              {"allow_plaintext", p.allow_plaintext},
+              {"unlimited_find", p.unlimited_find},
+              {"scope", scope_json(p.scope)}};
+}
+
+Response list_peers(Request&, const Deps& d) {
+  auto peers = d.accounts.list_peers();
+  if (!peers) return error_response(peers.error());
+  json out = json::array();
+  for (const Peer& p : *peers) out.push_back(peer_json(p));
+  return json_response(200, out);
+}
+
+Response put_peer(Request& req, const Deps& d) {
+  json b = json::parse(req.body, nullptr, false);
+  if (b.is_discarded() || !b.is_object() || !b["ae_title"].is_string()) return bad("expected a peer object with ae_title");
+  Peer p;
+  p.ae_title = b["ae_title"].get<std::string>();
+  if (!valid_ae(p.ae_title)) return bad("ae_title must be 1..16 printable characters");
+  if (!b["hosts"].is_array() || b["hosts"].empty() || b["hosts"].size() > 16) return bad("hosts must list 1..16 IPv4 addresses");
+  for (const json& h : b["hosts"]) {
+    if (!h.is_string() || !valid_ipv4(h.get<std::string>())) return bad("hosts must be IPv4 addresses");
+    p.hosts.push_back(h.get<std::string>());
+  }
+  if (b.contains("port")) {
+    if (!b["port"].is_number_unsigned() || b["port"].get<unsigned>() > 65535) return bad("port must be 0..65535");
+    p.port = static_cast<std::uint16_t>(b["port"].get<unsigned>());
+  }
+  if (!b["operations"].is_array()) return bad("operations must be an array");
+  for (const json& o : b["operations"]) {
+    auto op = o.is_string() ? parse_operation(o.get<std::string>()) : std::nullopt;
+    if (!op || *op == Operation::admin || *op == Operation::audit || *op == Operation::remove)
+      return bad("operations: echo, store, find, get, move, commit");
+    p.operations.insert(*op);
+  }
+  if (b.contains("cert_sha256")) {
+    if (!b["cert_sha256"].is_string()) return bad("cert_sha256 must be a hex string");
+    p.cert_sha256 = b["cert_sha256"].get<std::string>();
+    if (!p.cert_sha256.empty() &&
+        (p.cert_sha256.size() != 64 || !std::all_of(p.cert_sha256.begin(), p.cert_sha256.end(), [](char c) {
+          return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+        })))
+      return bad("cert_sha256 must be 64 lower-case hex digits");
+  }
+  for (auto [key, field] : {std::pair{"require_user_identity", &p.require_user_identity},
+                            std::pair{"allow_plaintext", &p.allow_plaintext},
+                            std::pair{"unlimited_find", &p.unlimited_find}}) {
+    if (!b.contains(key)) continue;
+    if (!b[key].is_boolean()) return bad(std::string(key) + " must be true or false");
+    *field = b[key].get<bool>();
+  }
+  if (auto e = read_scope(b, p.scope)) return bad(*e);
+  if (auto st = d.accounts.put_peer(p); !st) return error_response(st.error());
+  audit_admin(d, req, "peer.put", p.ae_title);
+  return json_response(200, peer_json(p));
+}
+
+Response delete_peer(Request& req, const Deps& d) {
+  std::string ae(req.param("ae"));
+  auto removed = d.accounts.remove_peer(ae);
+  if (!removed) return error_response(removed.error());
+  if (!*removed) return error_response(make_error(Errc::not_found, "no such peer"));
+  audit_admin(d, req, "peer.remove", ae);
+  return no_content();
+}
+
+Response list_quarantine(Request& req, const Deps& d) {
+  auto entries = d.index.list_quarantine();
+  if (!entries) return error_response(entries.error());
+  json out = json::array();
+  for (const auto& q : *entries)
+    out.push_back(json{{"id", q.id},
+                       {"reason", q.reason},
+                       {"received_at", q.received_at},
+                       {"patient_id", q.record.patient_id},
+                       {"patient_name", q.record.patient_name},
+                       {"study_uid", q.record.study_uid},
+                       {"sop_instance_uid", q.record.sop_instance_uid}});
+  audit_admin(d, req, "quarantine.list", "");
+  return json_response(200, out);
+}
+
+Result<std::int64_t> quarantine_id(const Request& req) {
+  std::string_view s = req.param("id");
+  std::int64_t id = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), id);
+  if (ec != std::errc{} || p != s.data() + s.size() || id <= 0) return fail(Errc::invalid_argument, "malformed id");
+  return id;
+}
+
+Response release(Request& req, const Deps& d) {
+  auto id = quarantine_id(req);
+  if (!id) return error_response(id.error());
+  if (auto st = d.ingest.release(req.principal(), *id); !st) return error_response(st.error());
+  return no_content();
+}
+
+Response drop(Request& req, const Deps& d) {
+  auto id = quarantine_id(req);
+  if (!id) return error_response(id.error());
+  if (auto st = d.ingest.drop(req.principal(), *id); !st) return error_response(st.error());
+  return no_content();
+}
+
+Response exposure(Request&, const Deps& d) {
+  json out = json::array();
+  if (d.exposure)
+    for (const auto& f : d.exposure()) out.push_back(json{{"what", f.what}, {"fix", f.fix}});
+  return json_response(200, out);
+}
+
+Response get_labels(Request& req, const Deps& d) {
+  std::string study(req.param("study"));
+  if (!dicom::is_valid_uid(study)) return bad("malformed Study Instance UID");
+  auto labels = d.index.study_labels(study);
+  if (!labels) return error_response(labels.error());
+  return json_response(200, json{{"labels", *labels}});
+}
+
+Response put_labels(Request& req, const Deps& d) {
+  std::string study(req.param("study"));
+  if (!dicom::is_valid_uid(study)) return bad("malformed Study Instance UID");
+  json b = json::parse(req.body, nullptr, false);
+  if (b.is_discarded() || !b.is_object() || !b["labels"].is_array() || b["labels"].size() > 64)
+    return bad("expected {\"labels\": [...]} (at most 64)");
+  std::vector<std::string> labels;
+  for (const json& l : b["labels"]) {
+    if (!l.is_string()) return bad("labels are strings");
+    labels.push_back(l.get<std::string>());
+  }
+  if (auto st = d.index.set_study_labels(study, labels); !st) return error_response(st.error());
+  audit_admin(d, req, "study.labels", study);
+  return json_response(200, json{{"labels", labels}});
+}
+
+// The newest audit events, newest first, optionally filtered. Reads the
+// JSON-lines file backwards in 1 MiB blocks, scanning at most 256 MiB.
+Response read_audit(Request& req, const Deps& d) {
+  std::size_t limit = 100;
+  if (auto l = req.query_param("limit")) {
+    auto [p, ec] = std::from_chars(l->data(), l->data() + l->size(), limit);
+    if (ec != std::errc{} || p != l->data() + l->size() || limit == 0 || limit > 1000) return bad("limit must be 1..1000");
+  }
+  std::vector<std::pair<std::string, std::string>> filters;
+  for (const char* key : {"type", "actor", "patient_id", "study_uid", "outcome", "source"})
+    if (auto v = req.query_param(key)) filters.emplace_back(key, std::string(*v));
+
+  json out = json::array();
+  int fd = ::open(d.config.audit_file().c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    off_t end = ::lseek(fd, 0, SEEK_END);
+    std::string carry;  // a partial line at the start of the previous block
+    constexpr off_t kBlock = 1 << 20;
+    off_t scanned = 0;
+    while (end > 0 && out.size() < limit && scanned < (off_t{256} << 20)) {
+      off_t start = std::max<off_t>(0, end - kBlock);
+      std::string block(static_cast<std::size_t>(end - start), '\0');
+      if (::pread(fd, block.data(), block.size(), start) != static_cast<ssize_t>(block.size())) break;
+      block += carry;
+      scanned += end - start;
+      end = start;
+      std::size_t line_end = block.size();
+      while (out.size() < limit) {
+        std::size_t nl = line_end == 0 ? std::string::npos : block.rfind('\n', line_end - 1);
+        if (nl == std::string::npos && start > 0) break;  // the first line may be partial
+        std::size_t line_start = nl == std::string::npos ? 0 : nl + 1;
+        if (line_end > line_start) {
+          json ev = json::parse(block.begin() + static_cast<std::ptrdiff_t>(line_start),
+                                block.begin() + static_cast<std::ptrdiff_t>(line_end), nullptr, false);
+          bool keep = !ev.is_discarded();
+          for (const auto& [k, v] : filters)
+            keep = keep && ev.contains(k) && ev[k].is_string() && ev[k].get<std::string>() == v;
+          if (keep) out.push_back(std::move(ev));
+        }
+        if (nl == std::string::npos) {
+          line_end = 0;
+          break;
+        }
+        line_end = nl;
+      }
+      carry = block.substr(0, line_end);
+    }
+    ::close(fd);
+  }
+  audit::Event e;
+  e.type = audit::Type::admin;
+  e.outcome = audit::Outcome::success;
+  e.actor = req.principal().name;
+  e.source = req.source_ip;
+  e.reason = "audit.read";
+  e.details.emplace_back("action", "audit.read");
+  for (const auto& f : filters) e.details.push_back(f);
+  d.audit.record(e);
+  return json_response(200, out);
+}
+
+} // namespace
+
+void add_api_admin_routes(Router& router, const DepsPtr& d) {
+  auto add = [&](Method m, std::string pattern, Operation perm, BodyKind body, std::string summary,
+                 Response (*fn)(Request&, const Deps&)) {
+    Route r;
+    r.method = m;
+    r.pattern = std::move(pattern);
+    r.permission = perm;
+    r.body = body;
+    r.summary = std::move(summary);
+    r.handler = [d, fn](Request& req) { return fn(req, *d); };
+    router.add(std::move(r));
+  };
+  add(Method::get, "/api/peers", Operation::admin, BodyKind::none, "List DICOM peers", list_peers);
+  add(Method::post, "/api/peers", Operation::admin, BodyKind::small,
+      "Register or replace a peer {ae_title, hosts, port, operations, ...}", put_peer);
+  add(Method::del, "/api/peers/{ae}", Operation::admin, BodyKind::none, "Remove a peer", delete_peer);
+  add(Method::get, "/api/quarantine", Operation::admin, BodyKind::none, "Instances held for review", list_quarantine);
+  add(Method::post, "/api/quarantine/{id}/release", Operation::admin, BodyKind::none, "Release a held instance", release);
+  add(Method::del, "/api/quarantine/{id}", Operation::admin, BodyKind::none, "Drop a held instance", drop);
+  add(Method::get, "/api/exposure", Operation::admin, BodyKind::none, "Run the exposure check", exposure);
+  add(Method::get, "/api/studies/{study}/labels", Operation::admin, BodyKind::none, "Labels of a study", get_labels);
+  add(Method::put, "/api/studies/{study}/labels", Operation::admin, BodyKind::small,
+      "Replace the labels of a study {labels: [...]}", put_labels);
+  add(Method::get, "/api/audit", Operation::audit, BodyKind::none,
+      "Newest audit events (?limit, type, actor, patient_id, study_uid, outcome, source)", read_audit);
+}
+
+} // namespace tresor::http

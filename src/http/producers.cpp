@@ -1,0 +1,195 @@
+#include "http/producers.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "http/multipart.h"
+
+namespace tresor::http::detail {
+namespace {
+
+// Reads a file sequentially with plain read(2); owns the descriptor.
+class FileReader {
+public:
+  FileReader() = default;
+  FileReader(const FileReader&) = delete;
+  FileReader& operator=(const FileReader&) = delete;
+  ~FileReader() { close(); }
+  Status open(const std::filesystem::path& path) {
+    close();
+    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) return fail(Errc::io_error, "cannot open a stored object");
+#ifdef POSIX_FADV_SEQUENTIAL
+    ::posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
+#endif
+    return {};
+  }
+  // Appends up to `max` bytes; returns false at end of file.
+  Result<bool> read(std::string& out, std::size_t max) {
+    const std::size_t old = out.size();
+    out.resize(old + max);
+    ssize_t n;
+    do {
+      n = ::read(fd_, out.data() + old, max);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      out.resize(old);
+      return fail(Errc::io_error, "read error on a stored object");
+    }
+    out.resize(old + static_cast<std::size_t>(n));
+    return n > 0;
+  }
+  void close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+  bool is_open() const { return fd_ >= 0; }
+
+private:
+  int fd_ = -1;
+};
+
+class MultipartProducer final : public BodyProducer {
+public:
+  MultipartProducer(std::vector<PartSource> parts, std::string boundary)
+      : parts_(std::move(parts)), boundary_(std::move(boundary)) {}
+  ~MultipartProducer() override { drop_temp(); }
+
+  Result<bool> next(std::string& out) override {
+    for (;;) {
+      if (index_ >= parts_.size()) {
+        if (closed_) return false;
+        out += closing_delimiter(boundary_);
+        closed_ = true;
+        return false;
+      }
+      PartSource& part = parts_[index_];
+      if (!started_) {
+        out += part_header(boundary_, part.content_type, part.content_location);
+        started_ = true;
+        if (part.use_bytes) {
+          out += part.bytes;
+          out += "\r\n";
+          advance();
+          if (out.size() >= kChunk) return true;
+          continue;
+        }
+        std::filesystem::path path = part.file;
+        if (part.make) {
+          auto made = part.make();
+          if (!made) return std::unexpected(made.error());
+          temp_ = *made;
+          path = temp_;
+        }
+        if (auto st = reader_.open(path); !st) return std::unexpected(st.error());
+      }
+      auto more = reader_.read(out, kChunk);
+      if (!more) return std::unexpected(more.error());
+      if (!*more) {
+        out += "\r\n";
+        reader_.close();
+        drop_temp();
+        advance();
+      }
+      if (out.size() >= kChunk / 2) return true;
+    }
+  }
+
+private:
+  void advance() {
+    ++index_;
+    started_ = false;
+  }
+  void drop_temp() {
+    if (!temp_.empty()) {
+      std::error_code ec;
+      std::filesystem::remove(temp_, ec);
+      temp_.clear();
+    }
+  }
+  std::vector<PartSource> parts_;
+  std::string boundary_;
+  std::size_t index_ = 0;
+  bool started_ = false;
+  bool closed_ = false;
+  FileReader reader_;
+  std::filesystem::path temp_;
+};
+
+class FileProducer final : public BodyProducer {
+public:
+  explicit FileProducer(std::filesystem::path file) : file_(std::move(file)) {}
+  Result<bool> next(std::string& out) override {
+    if (!reader_.is_open()) {
+      if (done_) return false;
+      if (auto st = reader_.open(file_); !st) return std::unexpected(st.error());
+    }
+    auto more = reader_.read(out, kChunk);
+    if (!more) return std::unexpected(more.error());
+    if (!*more) {
+      reader_.close();
+      done_ = true;
+      return false;
+    }
+    return true;
+  }
+
+private:
+  std::filesystem::path file_;
+  FileReader reader_;
+  bool done_ = false;
+};
+
+class GeneratorProducer final : public BodyProducer {
+public:
+  explicit GeneratorProducer(std::function<Result<bool>(std::size_t, std::string&)> gen) : gen_(std::move(gen)) {}
+  Result<bool> next(std::string& out) override {
+    while (!done_ && out.size() < kChunk / 2) {
+      auto more = gen_(index_++, out);
+      if (!more) return std::unexpected(more.error());
+      if (!*more) done_ = true;
+    }
+    return !done_;
+  }
+
+private:
+  std::function<Result<bool>(std::size_t, std::string&)> gen_;
+  std::size_t index_ = 0;
+  bool done_ = false;
+};
+
+} // namespace
+
+std::unique_ptr<BodyProducer> multipart_producer(std::vector<PartSource> parts, std::string boundary) {
+  return std::make_unique<MultipartProducer>(std::move(parts), std::move(boundary));
+}
+
+std::optional<std::uint64_t> multipart_length(const std::vector<PartSource>& parts, const std::string& boundary) {
+  std::uint64_t total = closing_delimiter(boundary).size();
+  for (const PartSource& p : parts) {
+    if (p.make) return std::nullopt;
+    total += part_header(boundary, p.content_type, p.content_location).size() + 2;
+    if (p.use_bytes) {
+      total += p.bytes.size();
+    } else {
+      std::error_code ec;
+      auto size = std::filesystem::file_size(p.file, ec);
+      if (ec) return std::nullopt;
+      total += size;
+    }
+  }
+  return total;
+}
+
+std::unique_ptr<BodyProducer> file_producer(std::filesystem::path file) {
+  return std::make_unique<FileProducer>(std::move(file));
+}
+
+std::unique_ptr<BodyProducer> generator_producer(std::function<Result<bool>(std::size_t, std::string&)> gen) {
+  return std::make_unique<GeneratorProducer>(std::move(gen));
+}
+
+} // namespace tresor::http::detail

@@ -1,0 +1,37 @@
+// Route registration for the HTTP API: DICOMweb (PS3.18) under /dicom-web,
+// WADO-URI at /wado, the account and admin REST API under /api.
+// Every handler goes through the same services as DIMSE (ingest, query,
+// retrieve), with the principal set by the server's authentication.
+#pragma once
+#include <filesystem>
+#include <functional>
+#include "audit/audit.h"
+#include "config/config.h"
+#include "core/accounts.h"
+#include "core/clock.h"
+#include "http/router.h"
+#include "index/index.h"
+#include "security/http_auth.h"
+#include "services/services.h"
+
+namespace tresor::http {
+
+struct Deps {
+  const config::Config& config;
+  services::IngestService& ingest;
+  services::QueryService& query;        // constructed with http.qido_cap
+  services::RetrieveService& retrieve;
+  index::Index& index;
+  AccountRepository& accounts;
+  security::HttpAuthenticator& auth;
+  audit::AuditSink& audit;
+  const Clock& clock;
+  std::filesystem::path temp_dir;       // scratch files (transcoding), same file system as the store
+  // The exposure check of config/ (run on demand by GET /api/exposure).
+  std::function<std::vector<config::Finding>()> exposure;
+};
+
+void add_dicomweb_routes(Router& router, const Deps& deps);   // QIDO, WADO-RS, STOW, WADO-URI
+void add_api_routes(Router& router, const Deps& deps);        // login, tokens, admin, audit
+
+} // namespace tresor::http

@@ -1,0 +1,220 @@
+// WADO-RS retrieval of instances (PS3.18 10.4) and metadata.
+// Contract:
+//  - study / series / instance resources are answered as
+//    multipart/related; type="application/dicom" (or a single
+//    application/dicom body for one instance when only that is acceptable);
+//  - transfer syntax: transfer-syntax=* -> as stored; a UID -> converted when
+//    it differs from the stored one (406 when the conversion is impossible,
+//    e.g. from JPEG 2000); no parameter -> native syntaxes as stored and
+//    compressed ones decompressed to Explicit VR Little Endian;
+//  - metadata: application/dicom+json array, bulk data as absolute BulkDataURIs;
+//  - out of scope or unknown -> 404 (the same answer), permission get required;
+//  - bodies stream from the store: Content-Length when known, else chunked.
+#include <unistd.h>
+
+#include <atomic>
+
+#include "dicom/web.h"
+#include "http/dicomweb_common.h"
+#include "http/producers.h"
+
+namespace tresor::http {
+namespace {
+
+constexpr std::string_view kExplicitLE = "1.2.840.10008.1.2.1";
+
+bool is_native(std::string_view ts) {
+  return ts == "1.2.840.10008.1.2" || ts == "1.2.840.10008.1.2.1" || ts == "1.2.840.10008.1.2.2" ||
+         ts == "1.2.840.10008.1.2.1.99";
+}
+
+// Conversions DCMTK can do here: from native or a decodable compressed
+// syntax (JPEG family, JPEG-LS, RLE) to native. Nothing from JPEG 2000 / video.
+bool can_convert(std::string_view from, std::string_view to) {
+  if (from == to) return true;
+  if (!is_native(to) || to == "1.2.840.10008.1.2.1.99") return false;
+  if (is_native(from)) return true;
+  return from.starts_with("1.2.840.10008.1.2.4.5") || from.starts_with("1.2.840.10008.1.2.4.6") ||
+         from == "1.2.840.10008.1.2.4.70" || from == "1.2.840.10008.1.2.4.80" || from == "1.2.840.10008.1.2.4.81" ||
+         from == "1.2.840.10008.1.2.5";
+}
+
+std::atomic<std::uint64_t> g_temp_counter{0};
+
+std::filesystem::path temp_name(const Deps& d) {
+  return d.temp_dir / ("wado-" + std::to_string(::getpid()) + "-" + std::to_string(++g_temp_counter) + ".dcm");
+}
+
+struct Negotiated {
+  bool ok = false;
+  bool single = false;           // application/dicom without multipart
+  std::string transfer_syntax;   // "*" = as stored; "" = default rule
+};
+
+Negotiated negotiate_dicom(const std::vector<detail::Acceptable>& accept, bool one_instance) {
+  for (const auto& a : accept) {
+    const std::string& t = a.media.type;
+    if (t == "multipart/related") {
+      auto type = a.media.param("type");
+      if (type && *type != "application/dicom") continue;
+      return {true, false, std::string(a.media.param("transfer-syntax").value_or(""))};
+    }
+    if (t == "application/dicom" && one_instance)
+      return {true, true, std::string(a.media.param("transfer-syntax").value_or(""))};
+    if (t == "*/*" || t == "multipart/*") return {true, false, ""};
+  }
+  return {};
+}
+
+Response retrieve(Request& req, const Deps& d) {
+  for (auto name : {"study", "series", "instance"})
+    if (auto v = req.param(name); !v.empty() && !detail::valid_uid_param(v))
+      return error_response(make_error(Errc::invalid_argument, "malformed UID in the path"));
+  const bool one = !req.param("instance").empty();
+  auto neg = negotiate_dicom(detail::parse_accept(req.header("Accept")), one);
+  if (!neg.ok)
+    return error_response(make_error(Errc::unsupported,
+                                     "acceptable: multipart/related; type=\"application/dicom\" [; transfer-syntax=...]"));
+  auto items = d.retrieve.locate(req.principal(), detail::locate_request(req), audit::Type::retrieve);
+  if (!items) return error_response(items.error());
+  if (items->empty()) return error_response(make_error(Errc::not_found, "no such resource"));
+
+  std::vector<detail::PartSource> parts;
+  parts.reserve(items->size());
+  std::string common_ts;
+  for (auto& item : *items) {
+    const std::string& stored = item.location.transfer_syntax_uid;
+    std::string target = neg.transfer_syntax == "*" ? stored
+                         : neg.transfer_syntax.empty() ? (is_native(stored) ? stored : std::string(kExplicitLE))
+                                                       : neg.transfer_syntax;
+    if (!can_convert(stored, target))
+      return error_response(make_error(Errc::unsupported, "cannot convert an instance stored as " + stored + " to " +
+                                                              target + "; ask with transfer-syntax=*"));
+    detail::PartSource p;
+    p.content_type = "application/dicom; transfer-syntax=" + target;
+    if (target == stored) {
+      p.file = item.file;
+      p.size = item.location.size;
+    } else {
+      std::filesystem::path in = item.file;
+      const Deps* deps = &d;
+      p.make = [in, target, deps]() -> Result<std::filesystem::path> {
+        auto out = temp_name(*deps);
+        if (auto st = dicom::transcode(in, out, target); !st) {
+          std::error_code ec;
+          std::filesystem::remove(out, ec);
+          return std::unexpected(st.error());
+        }
+        return out;
+      };
+    }
+    if (common_ts.empty()) common_ts = target;
+    else if (common_ts != target) common_ts = "*";
+    parts.push_back(std::move(p));
+  }
+
+  Response r;
+  if (neg.single) {
+    auto& p = parts.front();
+    r.set("Content-Type", "application/dicom");
+    if (p.make) {
+      auto made = p.make();
+      if (!made) return error_response(made.error());
+      // The converted copy is removed once it was streamed (or the response dropped).
+      auto path = *made;
+      struct RemovingProducer final : BodyProducer {
+        std::unique_ptr<BodyProducer> inner;
+        std::filesystem::path path;
+        ~RemovingProducer() override {
+          std::error_code ec;
+          std::filesystem::remove(path, ec);
+        }
+        Result<bool> next(std::string& out) override { return inner->next(out); }
+      };
+      auto prod = std::make_unique<RemovingProducer>();
+      prod->inner = detail::file_producer(path);
+      prod->path = path;
+      std::error_code ec;
+      r.content_length = std::filesystem::file_size(path, ec);
+      if (ec) r.content_length.reset();
+      r.stream = std::move(prod);
+    } else {
+      r.content_length = p.size;
+      r.stream = detail::file_producer(p.file);
+    }
+    return r;
+  }
+  const std::string boundary = make_boundary();
+  r.set("Content-Type", "multipart/related; type=\"application/dicom\"; boundary=" + boundary +
+                            (common_ts.empty() || common_ts == "*" ? "" : "; transfer-syntax=" + common_ts));
+  r.content_length = detail::multipart_length(parts, boundary);
+  r.stream = detail::multipart_producer(std::move(parts), boundary);
+  return r;
+}
+
+Response metadata(Request& req, const Deps& d) {
+  for (auto name : {"study", "series", "instance"})
+    if (auto v = req.param(name); !v.empty() && !detail::valid_uid_param(v))
+      return error_response(make_error(Errc::invalid_argument, "malformed UID in the path"));
+  const auto accept = detail::parse_accept(req.header("Accept"));
+  if (!detail::accepts(accept, "application/dicom+json") && !detail::accepts(accept, "application/json"))
+    return error_response(make_error(Errc::unsupported, "metadata is answered as application/dicom+json only"));
+  auto items = d.retrieve.locate(req.principal(), detail::locate_request(req), audit::Type::retrieve);
+  if (!items) return error_response(items.error());
+  if (items->empty()) return error_response(make_error(Errc::not_found, "no such resource"));
+  auto shared = std::make_shared<std::vector<services::RetrieveItem>>(std::move(*items));
+  auto base = std::make_shared<Request>();
+  base->origin = req.origin;
+  Response r;
+  r.set("Content-Type", "application/dicom+json");
+  r.stream = detail::generator_producer([shared, base](std::size_t i, std::string& out) -> Result<bool> {
+    if (i == 0) out += '[';
+    if (i >= shared->size()) {
+      out += ']';
+      return false;
+    }
+    const auto& item = (*shared)[i];
+    dicom::JsonOptions opts;
+    opts.instance_url = detail::instance_url(*base, item.location.study_uid, item.location.series_uid,
+                                             item.location.sop_instance_uid);
+    auto json = dicom::to_dicom_json(item.file, opts);
+    if (!json) return std::unexpected(json.error());
+    if (i > 0) out += ',';
+    out += *json;
+    return true;
+  });
+  return r;
+}
+
+void add(Router& router, Method method, std::string pattern, Operation permission, std::string summary,
+         Handler handler) {
+  Route route;
+  route.method = method;
+  route.pattern = std::move(pattern);
+  route.permission = permission;
+  route.summary = std::move(summary);
+  route.handler = std::move(handler);
+  router.add(std::move(route));
+}
+
+} // namespace
+
+void add_wado_image_routes(Router& router, const std::shared_ptr<const Deps>& deps);
+
+void add_wado_routes(Router& router, const std::shared_ptr<const Deps>& deps) {
+  auto ret = [deps](Request& req) { return retrieve(req, *deps); };
+  auto meta = [deps](Request& req) { return metadata(req, *deps); };
+  add(router, Method::get, "/dicom-web/studies/{study}", Operation::get, "WADO-RS: retrieve a study", ret);
+  add(router, Method::get, "/dicom-web/studies/{study}/series/{series}", Operation::get, "WADO-RS: retrieve a series",
+      ret);
+  add(router, Method::get, "/dicom-web/studies/{study}/series/{series}/instances/{instance}", Operation::get,
+      "WADO-RS: retrieve an instance", ret);
+  add(router, Method::get, "/dicom-web/studies/{study}/metadata", Operation::get, "WADO-RS: metadata of a study", meta);
+  add(router, Method::get, "/dicom-web/studies/{study}/series/{series}/metadata", Operation::get,
+      "WADO-RS: metadata of a series", meta);
+  add(router, Method::get, "/dicom-web/studies/{study}/series/{series}/instances/{instance}/metadata", Operation::get,
+      "WADO-RS: metadata of an instance", meta);
+  add_wado_image_routes(router, deps);
+}
+
+} // namespace tresor::http

@@ -1,0 +1,121 @@
+// Authentication of HTTP requests: passwords (login form, HTTP Basic),
+// session cookies with CSRF tokens, personal API tokens, and OIDC bearer
+// JWTs. Protocol-neutral (no HTTP library types): http/ extracts the header
+// values and calls authenticate().
+//
+// Contract:
+//  - authenticate() accepts exactly one credential: "Authorization: Basic",
+//    "Authorization: Bearer <api token>" (secrets start with "tsr_"),
+//    "Authorization: Bearer <JWT>" (only when [oidc] is configured; the
+//    token's `sub` must be a known, enabled user, whose roles and scope then
+//    apply), or the session cookie. Anything else, a disabled or unknown
+//    user, a wrong password, an expired/revoked token, an expired session ->
+//    Errc::unauthenticated with the SAME message ("authentication required"),
+//    so a caller cannot tell an unknown user from a wrong password.
+//  - a session cookie on a state-changing request (credentials.state_changing)
+//    must come with the session's CSRF token in `csrf_token`, compared in
+//    constant time -> else Errc::permission_denied ("CSRF token missing or
+//    wrong"). Basic, API tokens and JWTs are not ambient credentials and need
+//    no CSRF token.
+//  - throttling: every failed password (login or Basic) counts against the
+//    account and against the source address; every other failure against the
+//    source. While an account is locked even the right password fails
+//    (unauthenticated, same message); while a source is blocked every
+//    credential from it fails. The transitions into a lock or block are
+//    audited as security_alert events; every failed authentication is
+//    audited as a Type::association event with outcome denied, actor = the
+//    claimed username ("" if none), source = address, reason = the real
+//    reason (never the password or token), detail protocol=http.
+//  - Argon2id is slow by design (about 0.2 s, 2 at a time): a successful
+//    Basic verification is cached for 5 minutes under an HMAC of
+//    username:password with a per-process random key (never the plain
+//    password), invalidated when the user changes (put_user through the
+//    admin API calls forget_user()).
+//  - login() returns a fresh 256-bit session id and a separate 256-bit CSRF
+//    token; sessions live in memory (a restart logs everybody out), end after
+//    http.session_idle_minutes without use or http.session_max_hours after
+//    login, and at logout(). At most 100,000 sessions (oldest evicted).
+//  - the principal's operations come from operations_for(user.roles), its
+//    scope from user.scope; kind = user, name = username, source = address.
+//  - thread-safe.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+#include "audit/audit.h"
+#include "config/config.h"
+#include "core/accounts.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "security/jwt.h"
+
+namespace tresor::security {
+
+struct HttpCredentials {
+  std::string_view authorization;   // value of the Authorization header ("" = none)
+  std::string_view session_cookie;  // value of the `tresor_session` cookie ("" = none)
+  std::string_view csrf_token;      // value of the X-CSRF-Token header ("" = none)
+  bool state_changing = false;      // method is not GET, HEAD or OPTIONS
+  std::string source_ip;
+};
+
+enum class AuthMethod { basic, session, api_token, bearer_jwt };
+const char* to_string(AuthMethod method) noexcept;
+
+struct Authenticated {
+  Principal principal;
+  AuthMethod method = AuthMethod::basic;
+  std::string session_id;           // for AuthMethod::session (logout)
+};
+
+struct LoginResult {
+  std::string session_id;           // cookie value: 43 chars base64url
+  std::string csrf_token;           // the client sends it back in X-CSRF-Token
+  std::chrono::seconds max_age{};   // cookie Max-Age (= absolute session lifetime)
+  Principal principal;
+};
+
+struct IssuedToken {
+  std::string secret;               // "tsr_" + 43 chars base64url; shown once, never stored
+  ApiToken token;
+};
+
+// What the HTTP transport needs (tests substitute their own).
+class RequestAuthenticator {
+public:
+  virtual ~RequestAuthenticator() = default;
+  virtual Result<Authenticated> authenticate(const HttpCredentials& credentials) = 0;
+  // True while the address is blocked after repeated failures (the server
+  // closes such connections before the TLS handshake).
+  virtual bool source_blocked(const std::string& source_ip) const = 0;
+};
+
+class HttpAuthenticator final : public RequestAuthenticator {
+public:
+  HttpAuthenticator(const config::Config& config, AccountRepository& accounts, const JwtVerifier* jwt,
+                    const Clock& clock, audit::AuditSink& audit);
+  ~HttpAuthenticator();
+  HttpAuthenticator(const HttpAuthenticator&) = delete;
+  HttpAuthenticator& operator=(const HttpAuthenticator&) = delete;
+
+  Result<Authenticated> authenticate(const HttpCredentials& credentials) override;
+  Result<LoginResult> login(std::string_view username, std::string_view password, const std::string& source_ip);
+  void logout(const std::string& session_id);
+  // Ends every session of the user and drops its cached Basic verification
+  // (after a password change, role change, disable or removal).
+  void forget_user(const std::string& username);
+
+  // Personal API tokens of `owner` (a user). ttl is capped at http.token_max_days.
+  Result<IssuedToken> issue_token(const std::string& owner, std::string name, std::chrono::seconds ttl);
+  bool source_blocked(const std::string& source_ip) const override;
+
+private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+} // namespace tresor::security
