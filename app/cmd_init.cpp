@@ -71,7 +71,18 @@ Result<std::string> initialise(const fs::path& var, const std::string& ae, const
 
   const fs::path final_file = var / "tresor.toml";
   const fs::path temp_file = var / "tresor.toml.new";
-  if (auto s = write_private_file(temp_file, config::sample_toml(ae)); !s) return std::unexpected(s.error());
+  std::string toml = config::sample_toml(ae);
+  if (!options.web_root.empty()) {
+    // The sample writes `web_root = ""`; point it at the given directory (absolute, TOML-escaped).
+    const std::string from = "web_root = \"\"";
+    std::string path = fs::absolute(options.web_root).lexically_normal().string(), escaped;
+    for (char ch : path) {
+      if (ch == '"' || ch == '\\') escaped += '\\';
+      escaped += ch;
+    }
+    if (auto at = toml.find(from); at != std::string::npos) toml.replace(at, from.size(), "web_root = \"" + escaped + "\"");
+  }
+  if (auto s = write_private_file(temp_file, toml); !s) return std::unexpected(s.error());
   auto config = config::load(temp_file);
   if (!config) return fail(config.error().code, "the generated configuration does not load: " + config.error().message);
   config->config_file = fs::absolute(final_file).lexically_normal();

@@ -21,10 +21,10 @@ int cmd_routes(const Global& global, bool as_json) {
   Instance& inst = **opened;
   security::HttpAuthenticator auth(inst.config(), inst.accounts(), nullptr, inst.clock(), inst.audit());
   http::Router router;
-  http::Deps deps{inst.config(), inst.ingest(), inst.qido(),  inst.retrieve(), inst.index(), inst.accounts(),
-                  auth,          inst.audit(),  inst.clock(), inst.config().store_dir() / "tmp", {}};
-  http::add_dicomweb_routes(router, deps);
-  http::add_api_routes(router, deps);
+  http::Deps deps{inst.config(), inst.ingest(), inst.qido(),  inst.retrieve(), inst.index(),
+                  inst.accounts(), auth,        inst.audit(), inst.clock(),    inst.config().store_dir() / "tmp",
+                  {},            {},            inst.config().http.web_root};
+  http::add_all_routes(router, deps);
   if (!as_json) {
     std::cout << router.markdown();
     return kExitOk;
@@ -33,7 +33,7 @@ int cmd_routes(const Global& global, bool as_json) {
   for (const http::Route& r : router.routes())
     out.push_back({{"method", http::to_string(r.method)},
                    {"pattern", r.pattern},
-                   {"auth", r.auth == http::Auth::required ? "required" : "none"},
+                   {"auth", http::to_string(r.auth)},
                    {"permission", r.permission ? to_string(*r.permission) : ""},
                    {"summary", r.summary}});
   std::cout << out.dump(2) << '\n';

@@ -9,10 +9,12 @@
 #include "instance.h"
 #include "core/log.h"
 #include "dicom/inspect.h"
+#include "http/fetch.h"
 #include "http/routes.h"
 #include "http/server.h"
 #include "net/dimse_server.h"
 #include "security/http_auth.h"
+#include "security/jwks_refresh.h"
 #include "security/jwt.h"
 #include "security/policy.h"
 #include "security/rate_limit.h"
@@ -54,12 +56,30 @@ int cmd_serve(const Global& global) {
     return kExitFailed;
   }
 
+  // OIDC keys: a JWKS file loaded once, or a JWKS URL fetched now (no keys, no
+  // start) and refreshed in the background until shutdown.
   std::unique_ptr<security::JwtVerifier> jwt;
-  if (!config.oidc.issuer.empty()) {
+  security::RefreshingJwtVerifier* jwks_refresher = nullptr;
+  if (!config.oidc.issuer.empty() && !config.oidc.jwks_url.empty()) {
+    security::RefreshingJwtVerifier::Options options;
+    options.refresh_interval = std::chrono::seconds(config.oidc.jwks_refresh_s);
+    options.source = "JWKS URL (oidc.jwks_url)";
+    auto fetch = [url = config.oidc.jwks_url, ca = config.oidc.jwks_ca_file] {
+      return http::https_get(url, ca, std::chrono::seconds(10), std::size_t{1} << 20);
+    };
+    auto verifier = security::RefreshingJwtVerifier::start(std::move(fetch), config.oidc.issuer, config.oidc.audience,
+                                                           config.oidc.algorithms, std::move(options));
+    if (!verifier) {
+      print_error("cannot load the OIDC keys: " + verifier.error().message);
+      return kExitFailed;
+    }
+    jwks_refresher = verifier->get();
+    jwt = std::move(*verifier);
+  } else if (!config.oidc.issuer.empty()) {
     auto verifier = security::JwtVerifier::from_jwks_file(config.oidc.jwks_file, config.oidc.issuer,
                                                           config.oidc.audience, config.oidc.algorithms);
     if (!verifier) {
-      print_error(config.oidc.jwks_file.string() + ": " + verifier.error().message);
+      print_error("cannot load the OIDC keys: " + verifier.error().message);
       return kExitFailed;
     }
     jwt = std::move(*verifier);
@@ -86,9 +106,10 @@ int cmd_serve(const Global& global) {
   http::Router router;
   http::Deps http_deps{config,         inst.ingest(),   inst.qido(),     inst.retrieve(), inst.index(),
                        inst.accounts(), http_auth,      inst.audit(),    inst.clock(),    config.store_dir() / "tmp",
-                       [&inst] { return all_findings(inst); }};
-  http::add_dicomweb_routes(router, http_deps);
-  http::add_api_routes(router, http_deps);
+                       [&inst] { return all_findings(inst); },
+                       [&failures, &inst] { return failures.blocked(inst.clock().now()); },
+                       config.http.web_root};
+  http::add_all_routes(router, http_deps);
   std::unique_ptr<http::Server> https;
   if (config.http.port != 0) {
     auto started_http = http::Server::start(config, router, http_auth, config.store_dir() / "tmp");
@@ -116,6 +137,7 @@ int cmd_serve(const Global& global) {
   log::info("received {}, stopping", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
   if (https) https->stop();
   server->stop();
+  if (jwks_refresher) jwks_refresher->stop();
   inst.record_admin("serve stop", config.dimse.ae_title, audit::Outcome::success);
   log::info("stopped");
   return kExitOk;

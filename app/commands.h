@@ -22,6 +22,7 @@ struct InitOptions {
   std::string ae_title;               // "" = generate TRESOR_<4 hex>
   std::vector<std::string> dns;       // extra server certificate DNS names
   std::vector<std::string> ip;        // extra server certificate IP addresses
+  std::string web_root;               // [http] web_root to write ("" = no web UI)
 };
 int cmd_init(const Global& global, const InitOptions& options);
 

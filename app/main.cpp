@@ -27,6 +27,8 @@ int main(int argc, char** argv) {
   init->add_option("--ae-title", init_options.ae_title, "Our AE title (default: generated TRESOR_<4 hex>)");
   init->add_option("--dns", init_options.dns, "Extra DNS name for the server certificate (repeatable)");
   init->add_option("--ip", init_options.ip, "Extra IPv4 address for the server certificate (repeatable)");
+  init->add_option("--web-root", init_options.web_root,
+                   "Directory with the web pages and the viewer bundle (the repository's web/; default: no web UI)");
 
   CLI::App* serve = app.add_subcommand("serve", "Check exposure, recover, then serve DIMSE until SIGINT/SIGTERM");
   CLI::App* check = app.add_subcommand("check", "Print the exposure check's findings (exit 1 if any)");

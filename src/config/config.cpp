@@ -22,10 +22,12 @@ namespace {
 
 constexpr std::array<std::string_view, 7> kLogLevels{"trace", "debug", "info", "warn", "error", "critical", "off"};
 // Asymmetric JWS algorithms only: "none" and HMAC (HS*) are never acceptable.
-constexpr std::array<std::string_view, 9> kJwtAlgorithms{"RS256", "RS384", "RS512", "PS256", "PS384",
-                                                         "PS512", "ES256", "ES384", "ES512"};
+// Exactly what security/jwt.cpp verifies (a configured algorithm it cannot
+// verify would load here and then fail at start-up).
+constexpr std::array<std::string_view, 3> kJwtAlgorithms{"RS256", "ES256", "EdDSA"};
 
 template <class... Ts> struct Overloaded : Ts... { using Ts::operator()...; };
+template <class... Ts> Overloaded(Ts...) -> Overloaded<Ts...>;  // for clang < 17 (no aggregate CTAD)
 
 bool is_ipv4(const std::string& text) {
   in_addr addr{};
@@ -146,6 +148,21 @@ fs::path resolve(const fs::path& base, const fs::path& p) {
   return r;
 }
 
+// https://host[:port][/path][?query]: no user info, no fragment, no spaces or
+// control characters (http::https_get applies the exact rules).
+bool is_https_url(std::string_view url) {
+  constexpr std::string_view scheme = "https://";
+  if (!url.starts_with(scheme)) return false;
+  if (std::ranges::any_of(url, [](char ch) {
+        auto u = static_cast<unsigned char>(ch);
+        return u <= 0x20 || u >= 0x7f || ch == '#' || ch == '\\';
+      }))
+    return false;
+  std::string_view authority = url.substr(scheme.size());
+  authority = authority.substr(0, authority.find_first_of("/?"));
+  return !authority.empty() && authority.find('@') == std::string_view::npos && authority[0] != ':';
+}
+
 bool is_readable_file(const fs::path& p) {
   std::error_code ec;
   return fs::is_regular_file(p, ec) && ::access(p.c_str(), R_OK) == 0;
@@ -181,10 +198,14 @@ void validate(Loader& l, Config& c) {
        c.http.public_url.find_first_of(" \"<>\\^`{|}") != std::string::npos))
     l.error(l.at("http", "public_url"), "'http.public_url' must be an https:// origin without a trailing slash");
 
+  if (!c.oidc.jwks_url.empty() && !is_https_url(c.oidc.jwks_url))
+    l.error(l.at("oidc", "jwks_url"),
+            "'oidc.jwks_url' must be an https:// URL with a host and no user:password@ or #fragment");
+
   for (const std::string& alg : c.oidc.algorithms)
     if (std::ranges::find(kJwtAlgorithms, alg) == kJwtAlgorithms.end())
       l.error(l.at("oidc", "algorithms"),
-              "'oidc.algorithms' may only hold RS256/384/512, PS256/384/512, ES256/384/512; got \"" + alg + "\"");
+              "'oidc.algorithms' may only hold RS256, ES256 and EdDSA; got \"" + alg + "\"");
 
   // Paths: relative ones resolve against the config file's directory.
   fs::path base = fs::absolute(c.config_file).parent_path();
@@ -194,6 +215,11 @@ void validate(Loader& l, Config& c) {
   c.tls.ca_file = resolve(base, c.tls.ca_file);
   c.tls.ca_key_file = resolve(base, c.tls.ca_key_file);
   c.oidc.jwks_file = resolve(base, c.oidc.jwks_file);
+  c.oidc.jwks_ca_file = resolve(base, c.oidc.jwks_ca_file);
+  if (!c.oidc.jwks_url.empty() && !c.oidc.jwks_ca_file.empty() && !is_readable_file(c.oidc.jwks_ca_file))
+    l.error(l.at("oidc", "jwks_ca_file"), "'oidc.jwks_ca_file' (" + c.oidc.jwks_ca_file.string() +
+                                              ") must be a readable file (or \"\" for the system CA store)");
+  c.http.web_root = resolve(base, c.http.web_root);
 
   if (d.tls_port != 0 || c.http.port != 0) {
     const std::pair<const char*, const fs::path*> files[] = {
@@ -207,8 +233,11 @@ void validate(Loader& l, Config& c) {
   if (!c.oidc.issuer.empty()) {
     if (c.oidc.audience.empty())
       l.error(l.at("oidc", "audience"), "'oidc.audience' is required when 'oidc.issuer' is set");
-    if (c.oidc.jwks_file.empty() || !is_readable_file(c.oidc.jwks_file))
-      l.error(l.at("oidc", "jwks_file"), "'oidc.jwks_file' must be a readable file when 'oidc.issuer' is set");
+    if (!c.oidc.jwks_file.empty() && !c.oidc.jwks_url.empty())
+      l.error(l.at("oidc", "jwks_url"), "set either 'oidc.jwks_file' or 'oidc.jwks_url', not both");
+    else if (c.oidc.jwks_url.empty() && (c.oidc.jwks_file.empty() || !is_readable_file(c.oidc.jwks_file)))
+      l.error(l.at("oidc", "jwks_file"),
+              "'oidc.jwks_file' must be a readable file when 'oidc.issuer' is set (or set 'oidc.jwks_url')");
     if (c.oidc.algorithms.empty())
       l.error(l.at("oidc", "algorithms"), "'oidc.algorithms' must not be empty when 'oidc.issuer' is set");
   }

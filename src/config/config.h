@@ -52,13 +52,17 @@ struct BruteForce {
 struct Oidc {                              // JWT user identity (type 5); off when issuer is empty
   std::string issuer;
   std::string audience;
-  std::filesystem::path jwks_file;
+  std::filesystem::path jwks_file;         // the issuer's keys from a file ...
+  std::string jwks_url;                    // ... or fetched from an https:// URL (exactly one of the two when issuer is set)
+  std::filesystem::path jwks_ca_file;      // CA(s) trusted for jwks_url (PEM); "" = the system store (/etc/ssl/certs)
+  int jwks_refresh_s = 3600;               // jwks_url is refetched this often (60..86400), and on an unknown kid (at most once a minute)
   std::vector<std::string> algorithms = {"RS256", "ES256"};
 };
 
 struct Http {                              // HTTPS (DICOMweb, REST API, web UI); there is no plaintext listener
   std::string bind = "0.0.0.0";            // IPv4 address of the HTTPS listener
   std::uint16_t port = 8443;               // 0 = HTTPS off
+  std::filesystem::path web_root;          // Tresor's pages (app/) and the OHIF bundle (ohif/dist/); "" = no web UI
   std::string public_url;                  // e.g. https://pacs.example.org:8443 (absolute BulkDataURIs); "" = from the request's own listener address
   std::size_t io_threads = 4;              // Asio threads (handlers run on them)
   std::size_t max_connections = 512;       // beyond: new connections closed at once

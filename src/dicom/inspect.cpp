@@ -245,8 +245,9 @@ Status zero_preamble(const fs::path& path) {
   do {
     w = ::pwrite(fd.get(), zeros.data(), zeros.size(), 0);
   } while (w < 0 && errno == EINTR);
-  if (w != static_cast<ssize_t>(zeros.size()) || ::fsync(fd.get()) != 0)
-    return fail(Errc::io_error, "cannot clear the preamble");
+  // No fsync: the file is a store temp file that BlobStore::commit() fsyncs
+  // (through its final name) before anything is acknowledged.
+  if (w != static_cast<ssize_t>(zeros.size())) return fail(Errc::io_error, "cannot clear the preamble");
   return {};
 }
 
@@ -287,7 +288,9 @@ std::string build_meta(const InstanceRecord& r, const std::string& ts) {
 }
 
 // Writes preamble + "DICM" + meta + the original bytes to a temp file next to
-// `path`, fsyncs it and renames it over `path` (then fsyncs the directory).
+// `path` and renames it over `path`. Not fsynced: `path` is a store temp file,
+// made durable by BlobStore::commit() (a crash before that leaves garbage that
+// recovery removes).
 Result<std::uint64_t> rewrite_as_part10(const fs::path& path, int src_fd, std::uint64_t size, mode_t mode,
                                         const std::string& meta) {
   fs::path dir = path.parent_path();
@@ -310,7 +313,7 @@ Result<std::uint64_t> rewrite_as_part10(const fs::path& path, int src_fd, std::u
     ok = pread_all(src_fd, buf.data(), n, off) && write_all(out.get(), buf.data(), n);
     off += n;
   }
-  ok = ok && ::fchmod(out.get(), mode & 0777) == 0 && ::fsync(out.get()) == 0;
+  ok = ok && ::fchmod(out.get(), mode & 0777) == 0;
   if (!ok || ::close(out.release()) != 0) {
     cleanup();
     return fail(Errc::io_error, "cannot write the object with its meta header");
@@ -319,8 +322,6 @@ Result<std::uint64_t> rewrite_as_part10(const fs::path& path, int src_fd, std::u
     cleanup();
     return fail(Errc::io_error, "cannot replace the object with its Part-10 form");
   }
-  Fd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (d.get() < 0 || ::fsync(d.get()) != 0) return fail(Errc::io_error, "cannot sync the object's directory");
   return static_cast<std::uint64_t>(head.size());
 }
 

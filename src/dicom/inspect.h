@@ -9,7 +9,9 @@
 //    Instance UIDs or SOP Class UID, truncated or unparsable data;
 //  - if the file has a 128-byte preamble, overwrites it with zeros in place
 //    (CVE-2019-11687); files without meta header are rewritten in place as
-//    Part-10 files with a zero preamble, data set bytes unchanged;
+//    Part-10 files with a zero preamble, data set bytes unchanged; these
+//    in-place changes are not fsynced (the file is a store temp file, made
+//    durable by BlobStore::commit());
 //  - returns the indexed keys and the byte offset at which the data set starts.
 #pragma once
 #include <cstdint>

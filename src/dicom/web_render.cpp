@@ -209,6 +209,14 @@ Result<std::string> render(const fs::path& file, const RenderOptions& options) {
       if (!DcmCodecList::canChangeCoding(xfer, EXS_LittleEndianExplicit))
         return fail(Errc::unsupported, "no decoder for the stored transfer syntax");
       if (auto s = detail::check_rle_fragments(ds); !s) return std::unexpected(s.error());
+    } else {
+      // DCMTK allocates the whole frame from Rows x Columns before it looks at
+      // the value: 16 bytes claiming 65535 x 65535 cost 4 GiB
+      // (tests/fuzz/regressions/fuzz_dicom_inspect/render_short_pixel_data_4gib.dcm).
+      DcmElement* px = nullptr;
+      const std::uint64_t needed = (geometry->frame_bits() * options.frame + 7) / 8;
+      if (ds.findAndGetElement(DCM_PixelData, px).bad() || !px || px->getLength() < needed)
+        return fail(Errc::corrupt, "pixel data shorter than its Rows, Columns and frames");
     }
 
     DicomImage image(ff->get(), xfer, CIF_UsePartialAccessToPixelData, options.frame - 1, 1);

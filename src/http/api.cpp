@@ -93,9 +93,14 @@ Response me(Request& req, const Deps&) {
   const Principal& p = req.principal();
   json ops = json::array();
   for (Operation o : p.operations) ops.push_back(to_string(o));
-  return json_response(200, json{{"name", p.name}, {"kind", p.kind == Principal::Kind::user ? "user" : "peer"},
-                                 {"operations", ops}, {"auth", security::to_string(req.auth->method)},
-                                 {"scope", scope_json(p.scope)}});
+  json out{{"name", p.name},
+           {"kind", p.kind == Principal::Kind::user ? "user" : "peer"},
+           {"operations", ops},
+           {"auth", security::to_string(req.auth->method)},
+           {"scope", scope_json(p.scope)}};
+  // Same-origin only (no CORS, SameSite=Strict cookie): a new tab of this session picks up its CSRF token here.
+  if (req.auth->method == security::AuthMethod::session) out["csrf_token"] = req.auth->csrf_token;
+  return json_response(200, out);
 }
 
 // ---- tokens ----

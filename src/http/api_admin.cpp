@@ -251,6 +251,19 @@ Response read_audit(Request& req, const Deps& d) {
   return json_response(200, out);
 }
 
+Response blocked(Request&, const Deps& d) {
+  auto secs = [](std::chrono::system_clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+  };
+  json out = json::array();
+  for (const auto& b : d.auth.blocked())
+    out.push_back(json{{b.account ? "account" : "source", b.key}, {"protocol", "http"}, {"until", secs(b.until)}});
+  if (d.dimse_blocked)
+    for (const auto& [source, until] : d.dimse_blocked())
+      out.push_back(json{{"source", source}, {"protocol", "dimse"}, {"until", secs(until)}});
+  return json_response(200, out);
+}
+
 } // namespace
 
 void add_api_admin_routes(Router& router, const DepsPtr& d) {
@@ -273,6 +286,8 @@ void add_api_admin_routes(Router& router, const DepsPtr& d) {
   add(Method::post, "/api/quarantine/{id}/release", Operation::admin, BodyKind::none, "Release a held instance", release);
   add(Method::del, "/api/quarantine/{id}", Operation::admin, BodyKind::none, "Drop a held instance", drop);
   add(Method::get, "/api/exposure", Operation::admin, BodyKind::none, "Run the exposure check", exposure);
+  add(Method::get, "/api/security/blocked", Operation::admin, BodyKind::none,
+      "Blocked source addresses (HTTP and DIMSE) and locked accounts", blocked);
   add(Method::get, "/api/studies/{study}/labels", Operation::admin, BodyKind::none, "Labels of a study", get_labels);
   add(Method::put, "/api/studies/{study}/labels", Operation::admin, BodyKind::small,
       "Replace the labels of a study {labels: [...]}", put_labels);

@@ -7,6 +7,25 @@
 
 namespace tresor::http::detail {
 
+namespace {
+// RFC 9110 12.4.2: qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] );
+// nullopt otherwise (found by tests/fuzz/fuzz_accept: std::stod took "2",
+// "inf" and hex floats, so a q above 1 could outrank every other entry).
+std::optional<double> parse_qvalue(std::string_view q) {
+  if (q.empty() || (q[0] != '0' && q[0] != '1')) return std::nullopt;
+  double v = q[0] == '1' ? 1.0 : 0.0;
+  if (q.size() == 1) return v;
+  if (q[1] != '.' || q.size() > 5) return std::nullopt;
+  double scale = 0.1;
+  for (char c : q.substr(2)) {
+    if (c < '0' || c > '9' || (q[0] == '1' && c != '0')) return std::nullopt;
+    v += (c - '0') * scale;
+    scale /= 10;
+  }
+  return v;
+}
+} // namespace
+
 std::vector<Acceptable> parse_accept(std::optional<std::string_view> header) {
   std::vector<Acceptable> out;
   if (!header || header->empty()) {
@@ -29,14 +48,9 @@ std::vector<Acceptable> parse_accept(std::optional<std::string_view> header) {
     if (!mt) continue;
     Acceptable a{std::move(*mt), 1.0};
     if (auto q = a.media.param("q")) {
-      double v = 1.0;
-      std::string qs(*q);
-      try {
-        v = std::stod(qs);
-      } catch (...) {
-        v = 1.0;
-      }
-      a.q = v;
+      auto v = parse_qvalue(*q);
+      if (!v) continue;  // q=2, q=nan, q=inf, q=0x1p-2: malformed entry, ignored
+      a.q = *v;
     }
     if (a.q > 0) out.push_back(std::move(a));
   }

@@ -9,6 +9,15 @@
 #include <algorithm>
 
 namespace tresor::http {
+
+const char* to_string(Auth auth) noexcept {
+  switch (auth) {
+    case Auth::required: return "required";
+    case Auth::page: return "page";
+    case Auth::none: return "none";
+  }
+  return "required";
+}
 namespace {
 
 enum class SegKind { literal = 0, param = 1, rest = 2 };
@@ -112,7 +121,7 @@ std::string Router::markdown() const {
     out += " | `";
     out += escape_cell(route.pattern);
     out += "` | ";
-    out += route.auth == Auth::required ? "required" : "none";
+    out += to_string(route.auth);
     out += " | ";
     if (route.auth == Auth::none) out += "-";
     else if (route.permission) out += to_string(*route.permission);

@@ -28,7 +28,11 @@
 
 namespace tresor::http {
 
-enum class Auth { required, none };
+// required: 401 without valid credentials; page: the same check, but an
+// unauthenticated browser is sent (303) to /app/login.html?next=<this URL>;
+// none: no credentials looked at (log-in form and its assets only).
+enum class Auth { required, page, none };
+const char* to_string(Auth auth) noexcept;  // "required", "page", "none"
 enum class BodyKind { none, small, file };
 
 using Handler = std::function<Response(Request&)>;

@@ -4,7 +4,11 @@
 // retrieve), with the principal set by the server's authentication.
 #pragma once
 #include <filesystem>
+#include <chrono>
 #include <functional>
+#include <string>
+#include <utility>
+#include <vector>
 #include "audit/audit.h"
 #include "config/config.h"
 #include "core/accounts.h"
@@ -29,9 +33,14 @@ struct Deps {
   std::filesystem::path temp_dir;       // scratch files (transcoding), same file system as the store
   // The exposure check of config/ (run on demand by GET /api/exposure).
   std::function<std::vector<config::Finding>()> exposure;
+  // Source addresses the DIMSE listener blocks now, with the end of the block.
+  std::function<std::vector<std::pair<std::string, std::chrono::system_clock::time_point>>()> dimse_blocked;
+  // Tresor's own pages and the viewer bundle ("" = no web UI).
+  std::filesystem::path web_root;
 };
 
 void add_dicomweb_routes(Router& router, const Deps& deps);   // QIDO, WADO-RS, STOW, WADO-URI
 void add_api_routes(Router& router, const Deps& deps);        // login, tokens, admin, audit
+void add_all_routes(Router& router, const Deps& deps);        // the three above plus the web UI (static_files.h)
 
 } // namespace tresor::http

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <atomic>
 #include <chrono>
 #include <limits>
@@ -91,6 +92,33 @@ Response error_with(int status, Errc code, std::string message) {
   return r;
 }
 Response error_of(Errc code, std::string message) { return error_response(make_error(code, std::move(message))); }
+
+// 303 to the log-in page, which sends the browser back to this URL afterwards.
+Response login_redirect(const Request& req) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  auto encode = [](std::string_view s) {
+    std::string out;
+    for (unsigned char ch : s) {
+      if (std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~' || ch == '/') {
+        out += static_cast<char>(ch);
+      } else {
+        out += '%';
+        out += kHex[ch >> 4];
+        out += kHex[ch & 15];
+      }
+    }
+    return out;
+  };
+  std::string target = req.path;
+  for (std::size_t i = 0; i < req.query.size(); ++i)
+    target += (i == 0 ? "?" : "&") + encode(req.query[i].first) + "=" + encode(req.query[i].second);
+  Response r;
+  r.status = 303;
+  r.set("Location", "/app/login.html?next=" + encode(target));
+  r.set("Content-Type", "text/plain; charset=utf-8");
+  r.body = "log in first\n";
+  return r;
+}
 
 Method method_of(bhttp::verb verb) {
   switch (verb) {
@@ -542,7 +570,7 @@ private:
     }
 
     // 3. authentication, 4. permission
-    if (x.route->auth == Auth::required) {
+    if (x.route->auth == Auth::required || x.route->auth == Auth::page) {
       security::HttpCredentials credentials;
       credentials.authorization = req.header("Authorization").value_or(std::string_view{});
       credentials.session_cookie = find_cookie(req.headers, "tresor_session");
@@ -551,8 +579,13 @@ private:
       credentials.source_ip = c.ip;
       Result<security::Authenticated> who = auth_.authenticate(credentials);
       if (!who) {
+        if (x.route->auth == Auth::page && who.error().code == Errc::unauthenticated) return login_redirect(req);
         Response r = error_response(who.error());
-        if (who.error().code == Errc::unauthenticated) r.set("WWW-Authenticate", kWwwAuthenticate);
+        // Scripts get the challenge; browsers (which send Sec-Fetch-Mode) do not, or they would
+        // open their own password dialog instead of letting the page send the user to log in.
+        if (who.error().code == Errc::unauthenticated && !req.header("Sec-Fetch-Mode") &&
+            !req.header("X-Requested-With"))
+          r.set("WWW-Authenticate", kWwwAuthenticate);
         return r;
       }
       req.auth = std::move(*who);

@@ -2,9 +2,20 @@
 // Contract:
 //  - the body was streamed to a temporary file by the server (bounded by
 //    http.max_upload_bytes); it is parsed part by part, each part streamed
-//    into a store temp blob (bounded by dimse.max_object_bytes) and ingested
-//    through the same IngestService as C-STORE: same checks, same
-//    durability, same audit;
+//    into a store temp blob (bounded by dimse.max_object_bytes);
+//  - once the body is parsed, the complete parts are ingested together
+//    (IngestService::ingest_batch: same checks and audit as C-STORE, one
+//    group commit of their blobs, then one index transaction per instance;
+//    a request of one part goes through IngestService::ingest, as C-STORE).
+//    A large body is ingested in groups, each time the parts waiting reach
+//    kGroupBytes, so at most that much is held in temp files beside the
+//    spooled body. Nothing is answered before the whole request is ingested,
+//    so nothing is acknowledged before its blob is durable and its index row
+//    committed;
+//  - if the body breaks off (malformed multipart, read error), the parts
+//    completed before the break are still ingested and answered one by one,
+//    and the rest is reported as one failure (400 only if no part was
+//    complete); the part cut off is discarded;
 //  - a part that is not application/dicom, too large, malformed, or (for
 //    /studies/{study}) of another study fails alone with a FailureReason and
 //    a text reason; nothing already stored is changed;
@@ -27,6 +38,11 @@ namespace {
 
 using detail::append_json_string;
 
+// Parts waiting for their group commit are ingested once they reach this size.
+constexpr std::uint64_t kGroupBytes = 256ull << 20;
+
+// One part of the request. A complete application/dicom part waits in
+// StowSink::pending_ (its Outcome is filled in by ingest_pending()).
 struct Outcome {
   bool ok = false;
   bool held = false;
@@ -38,7 +54,12 @@ struct Outcome {
 class StowSink final : public PartSink {
 public:
   StowSink(const Deps& d, services::StoreContext ctx) : d_(d), ctx_(std::move(ctx)) {}
-  ~StowSink() override { drop(); }
+  ~StowSink() override {
+    drop();
+    for (const auto& temp : pending_) d_.ingest.discard(temp);
+  }
+  StowSink(const StowSink&) = delete;
+  StowSink& operator=(const StowSink&) = delete;
 
   Status on_begin(const Fields& headers) override {
     drop();
@@ -75,24 +96,50 @@ public:
 
   Status on_end() override {
     if (!skip_) {
-      ::close(fd_);
+      const int fd = fd_;
       fd_ = -1;
-      auto stored = d_.ingest.ingest(ctx_, *temp_);  // consumes the temp blob in every case
-      temp_.reset();
-      if (stored) {
-        current_.ok = true;
-        current_.sop_instance = stored->sop_instance_uid;
-        current_.sop_class = stored->sop_class_uid;
-        current_.study = stored->study_uid;
-        current_.held = stored->kind == services::StoreResult::Kind::quarantined;
+      if (::close(fd) != 0) {
+        (void)skip(0xA700, "cannot write a temporary file");
       } else {
-        current_.failure = stored.error().dimse_status();
-        current_.reason = stored.error().message;
+        pending_.push_back(*temp_);  // ingested by ingest_pending()
+        pending_slot_.push_back(outcomes_.size());
+        pending_bytes_ += bytes_;
+        temp_.reset();
       }
     }
     outcomes_.push_back(std::move(current_));
     current_ = Outcome{};
+    if (pending_bytes_ >= kGroupBytes) ingest_pending();
     return {};
+  }
+
+  // Ingests the complete parts received so far (one batch) and fills in
+  // their outcomes. Consumes every pending temp blob.
+  void ingest_pending() {
+    std::vector<store::TempBlob> temps = std::move(pending_);
+    pending_.clear();
+    if (temps.empty()) return;  // (pending_slot_ is empty too)
+    std::vector<Result<services::StoreResult>> results;
+    if (temps.size() == 1)
+      results.push_back(d_.ingest.ingest(ctx_, temps.front()));
+    else
+      results = d_.ingest.ingest_batch(ctx_, temps);
+    for (std::size_t k = 0; k < results.size(); ++k) {
+      Outcome& o = outcomes_[pending_slot_[k]];
+      const auto& stored = results[k];
+      if (stored) {
+        o.ok = true;
+        o.sop_instance = stored->sop_instance_uid;
+        o.sop_class = stored->sop_class_uid;
+        o.study = stored->study_uid;
+        o.held = stored->kind == services::StoreResult::Kind::quarantined;
+      } else {
+        o.failure = stored.error().dimse_status();
+        o.reason = stored.error().message;
+      }
+    }
+    pending_slot_.clear();
+    pending_bytes_ = 0;
   }
 
   std::vector<Outcome>& outcomes() { return outcomes_; }
@@ -116,6 +163,9 @@ private:
   services::StoreContext ctx_;
   Outcome current_;
   std::vector<Outcome> outcomes_;
+  std::vector<store::TempBlob> pending_;    // complete parts, not ingested yet
+  std::vector<std::size_t> pending_slot_;   // pending_[k] answers outcomes_[pending_slot_[k]]
+  std::uint64_t pending_bytes_ = 0;
   std::optional<store::TempBlob> temp_;
   int fd_ = -1;
   std::uint64_t bytes_ = 0;
@@ -177,6 +227,7 @@ Response stow(Request& req, const Deps& d) {
     if (!parsed) break;
   }
   ::close(fd);
+  sink.ingest_pending();  // the complete parts, also when the body broke off
   auto& outcomes = sink.outcomes();
   if (!parsed && outcomes.empty()) return error_response(parsed.error());
 
@@ -248,13 +299,6 @@ void add_stow_routes(Router& router, const std::shared_ptr<const Deps>& deps) {
     route.handler = [deps](Request& req) { return stow(req, *deps); };
     router.add(std::move(route));
   }
-}
-
-void add_dicomweb_routes(Router& router, const Deps& deps) {
-  auto shared = std::make_shared<const Deps>(deps);
-  add_qido_routes(router, shared);
-  add_wado_routes(router, shared);
-  add_stow_routes(router, shared);
 }
 
 } // namespace tresor::http

@@ -321,7 +321,7 @@ Result<Authenticated> HttpAuthenticator::Impl::basic(std::string_view param, con
   const std::string_view all(*decoded);
   auto user = check_password(all.substr(0, colon), all.substr(colon + 1), source, method, now);
   if (!user) return std::unexpected(user.error());
-  return Authenticated{principal_of(*user, source), AuthMethod::basic, {}};
+  return Authenticated{principal_of(*user, source), AuthMethod::basic, {}, {}};
 }
 
 Result<Authenticated> HttpAuthenticator::Impl::api_token(std::string_view secret, const std::string& source,
@@ -351,7 +351,7 @@ Result<Authenticated> HttpAuthenticator::Impl::api_token(std::string_view secret
   if (!(*user)->enabled) {
     return deny(token.username, source, "owner of API token " + token.id + " is disabled", method, Count::source, now);
   }
-  return Authenticated{principal_of(**user, source), AuthMethod::api_token, {}};
+  return Authenticated{principal_of(**user, source), AuthMethod::api_token, {}, {}};
 }
 
 Result<Authenticated> HttpAuthenticator::Impl::bearer_jwt(std::string_view token, const std::string& source,
@@ -365,7 +365,7 @@ Result<Authenticated> HttpAuthenticator::Impl::bearer_jwt(std::string_view token
   if (!user) return unavailable(claims->subject, source, user.error(), method);
   if (!*user) return deny(claims->subject, source, "JWT subject is not a user", method, Count::source, now);
   if (!(*user)->enabled) return deny(claims->subject, source, "user is disabled", method, Count::source, now);
-  return Authenticated{principal_of(**user, source), AuthMethod::bearer_jwt, {}};
+  return Authenticated{principal_of(**user, source), AuthMethod::bearer_jwt, {}, {}};
 }
 
 Result<Authenticated> HttpAuthenticator::Impl::session(const HttpCredentials& credentials, time_point now) {
@@ -418,7 +418,7 @@ Result<Authenticated> HttpAuthenticator::Impl::session(const HttpCredentials& cr
     if (!s) return deny(found->username, source, "session ended meanwhile", method, Count::none, now);
     s->last_used = std::max(s->last_used, now);
   }
-  return Authenticated{principal_of(**user, source), AuthMethod::session, std::string(cookie)};
+  return Authenticated{principal_of(**user, source), AuthMethod::session, std::string(cookie), found->csrf_token};
 }
 
 HttpAuthenticator::HttpAuthenticator(const config::Config& config, AccountRepository& accounts, const JwtVerifier* jwt,
@@ -544,6 +544,18 @@ Result<IssuedToken> HttpAuthenticator::issue_token(const std::string& owner, std
 
 bool HttpAuthenticator::source_blocked(const std::string& source_ip) const {
   return impl_->source_failures.is_blocked(source_ip, impl_->clock.now());
+}
+
+std::vector<HttpAuthenticator::Blocked> HttpAuthenticator::blocked() const {
+  const auto now = impl_->clock.now();
+  std::vector<Blocked> out;
+  for (auto& [key, until] : impl_->source_failures.blocked(now)) out.push_back({key, false, until});
+  // Only existing accounts: a claimed name may be a password typed into the wrong field.
+  for (auto& [key, until] : impl_->account_failures.blocked(now)) {
+    auto user = impl_->accounts.find_user(key);
+    if (user && *user) out.push_back({key, true, until});
+  }
+  return out;
 }
 
 } // namespace tresor::security

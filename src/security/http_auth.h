@@ -70,6 +70,7 @@ struct Authenticated {
   Principal principal;
   AuthMethod method = AuthMethod::basic;
   std::string session_id;           // for AuthMethod::session (logout)
+  std::string csrf_token;           // for AuthMethod::session: lets a new tab of the same session act (GET /api/me)
 };
 
 struct LoginResult {
@@ -112,6 +113,13 @@ public:
   // Personal API tokens of `owner` (a user). ttl is capped at http.token_max_days.
   Result<IssuedToken> issue_token(const std::string& owner, std::string name, std::chrono::seconds ttl);
   bool source_blocked(const std::string& source_ip) const override;
+  // Source addresses blocked now and locked accounts, with the end of the block.
+  struct Blocked {
+    std::string key;       // an address, or a user name
+    bool account = false;  // true: a locked account
+    std::chrono::system_clock::time_point until{};
+  };
+  std::vector<Blocked> blocked() const;
 
 private:
   struct Impl;

@@ -25,7 +25,6 @@
 #include <algorithm>
 #include <array>
 #include <fstream>
-#include <iterator>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -35,6 +34,7 @@ namespace {
 using json = nlohmann::json;
 
 constexpr std::size_t kMaxTokenBytes = 8192;
+constexpr std::string_view kUnknownKeyId = "JWT refused: unknown key id";
 constexpr std::uintmax_t kMaxJwksBytes = 1 << 20;
 constexpr std::size_t kMaxJwksKeys = 64;
 constexpr std::size_t kMaxJsonDepth = 8;
@@ -180,58 +180,58 @@ Result<PkeyPtr> pkey_from_params(const char* type, OSSL_PARAM_BLD* bld) {
   EVP_PKEY* raw = nullptr;
   if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
       EVP_PKEY_fromdata(ctx.get(), &raw, EVP_PKEY_PUBLIC_KEY, params.get()) != 1) {
-    return fail(Errc::invalid_argument, std::string("JWKS: invalid ") + type + " key");
+    return fail(Errc::invalid_argument, std::string("invalid ") + type + " key");
   }
   PkeyPtr pkey(raw);
-  if (!public_check(pkey.get())) return fail(Errc::invalid_argument, std::string("JWKS: invalid ") + type + " key");
+  if (!public_check(pkey.get())) return fail(Errc::invalid_argument, std::string("invalid ") + type + " key");
   return pkey;
 }
 
 Result<PkeyPtr> rsa_key(const json& jwk) {
   auto n = get_string(jwk, "n");
   auto e = get_string(jwk, "e");
-  if (!n || !e) return fail(Errc::invalid_argument, "JWKS: RSA key without n/e");
+  if (!n || !e) return fail(Errc::invalid_argument, "RSA key without n/e");
   auto nb = b64url_decode(*n), eb = b64url_decode(*e);
   if (!nb || !eb || nb->empty() || eb->empty() || nb->size() > 1024 || eb->size() > 8) {
-    return fail(Errc::invalid_argument, "JWKS: bad RSA n/e");
+    return fail(Errc::invalid_argument, "bad RSA n/e");
   }
   BnPtr bn_n(BN_bin2bn(reinterpret_cast<const unsigned char*>(nb->data()), static_cast<int>(nb->size()), nullptr));
   BnPtr bn_e(BN_bin2bn(reinterpret_cast<const unsigned char*>(eb->data()), static_cast<int>(eb->size()), nullptr));
   std::unique_ptr<OSSL_PARAM_BLD, ParamBldFree> bld(OSSL_PARAM_BLD_new());
   if (!bn_n || !bn_e || !bld || OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, bn_n.get()) != 1 ||
       OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, bn_e.get()) != 1) {
-    return fail(Errc::internal, "JWKS: out of memory");
+    return fail(Errc::internal, "out of memory");
   }
   auto pkey = pkey_from_params("RSA", bld.get());
   if (!pkey) return pkey;
-  if (EVP_PKEY_get_bits(pkey->get()) < kMinRsaBits) return fail(Errc::invalid_argument, "JWKS: RSA key shorter than 2048 bits");
+  if (EVP_PKEY_get_bits(pkey->get()) < kMinRsaBits) return fail(Errc::invalid_argument, "RSA key shorter than 2048 bits");
   return pkey;
 }
 
 Result<PkeyPtr> ec_key(const json& jwk) {
-  if (get_string(jwk, "crv") != "P-256") return fail(Errc::unsupported, "JWKS: only EC curve P-256 is supported");
+  if (get_string(jwk, "crv") != "P-256") return fail(Errc::unsupported, "only EC curve P-256 is supported");
   auto x = get_string(jwk, "x");
   auto y = get_string(jwk, "y");
-  if (!x || !y) return fail(Errc::invalid_argument, "JWKS: EC key without x/y");
+  if (!x || !y) return fail(Errc::invalid_argument, "EC key without x/y");
   auto xb = b64url_decode(*x), yb = b64url_decode(*y);
-  if (!xb || !yb || xb->size() != 32 || yb->size() != 32) return fail(Errc::invalid_argument, "JWKS: bad EC x/y");
+  if (!xb || !yb || xb->size() != 32 || yb->size() != 32) return fail(Errc::invalid_argument, "bad EC x/y");
   std::string point = "\x04" + *xb + *yb;
   std::unique_ptr<OSSL_PARAM_BLD, ParamBldFree> bld(OSSL_PARAM_BLD_new());
   if (!bld || OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) != 1 ||
       OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size()) != 1) {
-    return fail(Errc::internal, "JWKS: out of memory");
+    return fail(Errc::internal, "out of memory");
   }
   return pkey_from_params("EC", bld.get());
 }
 
 Result<PkeyPtr> okp_key(const json& jwk) {
-  if (get_string(jwk, "crv") != "Ed25519") return fail(Errc::unsupported, "JWKS: only OKP curve Ed25519 is supported");
+  if (get_string(jwk, "crv") != "Ed25519") return fail(Errc::unsupported, "only OKP curve Ed25519 is supported");
   auto x = get_string(jwk, "x");
   auto xb = x ? b64url_decode(*x) : std::nullopt;
-  if (!xb || xb->size() != 32) return fail(Errc::invalid_argument, "JWKS: bad Ed25519 x");
+  if (!xb || xb->size() != 32) return fail(Errc::invalid_argument, "bad Ed25519 x");
   PkeyPtr pkey(EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr,
                                            reinterpret_cast<const unsigned char*>(xb->data()), xb->size()));
-  if (!pkey) return fail(Errc::invalid_argument, "JWKS: bad Ed25519 key");
+  if (!pkey) return fail(Errc::invalid_argument, "bad Ed25519 key");
   return pkey;
 }
 
@@ -326,7 +326,10 @@ public:
         break;
       }
     }
-    if (!any_key) return refuse(kid ? "unknown key id" : "no key for algorithm");
+    if (!any_key) {
+      if (kid) return fail(Errc::unauthenticated, std::string(kUnknownKeyId));
+      return refuse("no key for algorithm");
+    }
     if (!verified) return refuse("bad signature");
 
     // Only now, with an authentic payload, look at the claims.
@@ -379,11 +382,9 @@ private:
   std::vector<Alg> algs_;
 };
 
-} // namespace
-
-Result<std::unique_ptr<JwtVerifier>> JwtVerifier::from_jwks_file(const std::filesystem::path& jwks, std::string issuer,
-                                                                 std::string audience,
-                                                                 std::vector<std::string> algorithms) {
+// The configuration half of a verifier: issuer, audience, algorithms.
+Result<std::vector<Alg>> check_settings(const std::string& issuer, const std::string& audience,
+                                        const std::vector<std::string>& algorithms) {
   if (issuer.empty()) return fail(Errc::invalid_argument, "JWT: issuer must be configured");
   if (audience.empty()) return fail(Errc::invalid_argument, "JWT: audience must be configured");
   if (algorithms.empty()) return fail(Errc::invalid_argument, "JWT: no algorithm configured");
@@ -396,28 +397,22 @@ Result<std::unique_ptr<JwtVerifier>> JwtVerifier::from_jwks_file(const std::file
     }
     algs.push_back(*parsed);
   }
+  return algs;
+}
 
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(jwks, ec);
-  if (ec) return fail(Errc::io_error, "JWKS file " + jwks.string() + ": " + ec.message());
-  if (size > kMaxJwksBytes) return fail(Errc::too_large, "JWKS file " + jwks.string() + " larger than 1 MiB");
-  std::ifstream in(jwks, std::ios::binary);
-  if (!in) return fail(Errc::io_error, "JWKS file " + jwks.string() + ": cannot open");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (text.size() > kMaxJwksBytes) return fail(Errc::too_large, "JWKS file " + jwks.string() + " larger than 1 MiB");
-
+// The keys of a JWKS document; messages carry no source prefix (callers add it).
+Result<std::vector<Key>> parse_jwks(std::string_view text) {
+  if (text.size() > kMaxJwksBytes) return fail(Errc::too_large, "larger than 1 MiB");
   auto doc = parse_object(text);
-  if (!doc) return fail(Errc::invalid_argument, "JWKS file " + jwks.string() + ": not a JSON object (or duplicate keys)");
+  if (!doc) return fail(Errc::invalid_argument, "not a JSON object (or duplicate keys)");
   auto keys_it = doc->find("keys");
-  if (keys_it == doc->end() || !keys_it->is_array()) {
-    return fail(Errc::invalid_argument, "JWKS file " + jwks.string() + ": no \"keys\" array");
-  }
-  if (keys_it->size() > kMaxJwksKeys) return fail(Errc::too_large, "JWKS: too many keys");
+  if (keys_it == doc->end() || !keys_it->is_array()) return fail(Errc::invalid_argument, "no \"keys\" array");
+  if (keys_it->size() > kMaxJwksKeys) return fail(Errc::too_large, "too many keys");
 
   std::vector<Key> keys;
   std::size_t index = 0;
   for (const auto& jwk : *keys_it) {
-    const std::string where = "JWKS key #" + std::to_string(index++) + ": ";
+    const std::string where = "key #" + std::to_string(index++) + ": ";
     if (!jwk.is_object()) return fail(Errc::invalid_argument, where + "not an object");
     // Keys meant for encryption, or without verification among their ops, are skipped.
     if (auto use = get_string(jwk, "use"); use && *use != "sig") continue;
@@ -438,7 +433,7 @@ Result<std::unique_ptr<JwtVerifier>> JwtVerifier::from_jwks_file(const std::file
       if (!parsed) continue;  // a key for an algorithm we never accept (HS256, PS256, ...): unusable
       key.alg = parsed;
     }
-    Result<PkeyPtr> pkey = fail(Errc::unsupported, where + "unsupported kty");
+    Result<PkeyPtr> pkey = fail(Errc::unsupported, "unsupported kty");
     if (*kty == "RSA") {
       key.kind = Alg::rs256;
       pkey = rsa_key(jwk);
@@ -456,9 +451,48 @@ Result<std::unique_ptr<JwtVerifier>> JwtVerifier::from_jwks_file(const std::file
     key.pkey = std::move(*pkey);
     keys.push_back(std::move(key));
   }
-  if (keys.empty()) return fail(Errc::invalid_argument, "JWKS file " + jwks.string() + ": no usable signature key");
+  if (keys.empty()) return fail(Errc::invalid_argument, "no usable signature key");
+  return keys;
+}
+
+} // namespace
+
+bool JwtVerifier::is_unknown_key_id(const Error& e) noexcept {
+  return e.code == Errc::unauthenticated && e.message == kUnknownKeyId;
+}
+
+Result<std::unique_ptr<JwtVerifier>> JwtVerifier::from_jwks_json(std::string_view jwks, std::string issuer,
+                                                                 std::string audience,
+                                                                 std::vector<std::string> algorithms) {
+  auto algs = check_settings(issuer, audience, algorithms);
+  if (!algs) return std::unexpected(algs.error());
+  auto keys = parse_jwks(jwks);
+  if (!keys) return fail(keys.error().code, "JWKS: " + keys.error().message);
   return std::unique_ptr<JwtVerifier>(
-      std::make_unique<PinnedJwtVerifier>(std::move(keys), std::move(issuer), std::move(audience), std::move(algs)));
+      std::make_unique<PinnedJwtVerifier>(std::move(*keys), std::move(issuer), std::move(audience), std::move(*algs)));
+}
+
+Result<std::unique_ptr<JwtVerifier>> JwtVerifier::from_jwks_file(const std::filesystem::path& jwks, std::string issuer,
+                                                                 std::string audience,
+                                                                 std::vector<std::string> algorithms) {
+  auto algs = check_settings(issuer, audience, algorithms);
+  if (!algs) return std::unexpected(algs.error());
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(jwks, ec);
+  if (ec) return fail(Errc::io_error, "JWKS file " + jwks.string() + ": " + ec.message());
+  if (size > kMaxJwksBytes) return fail(Errc::too_large, "JWKS file " + jwks.string() + " larger than 1 MiB");
+  std::ifstream in(jwks, std::ios::binary);
+  if (!in) return fail(Errc::io_error, "JWKS file " + jwks.string() + ": cannot open");
+  // Read at most one byte past the cap: the file may have grown since file_size().
+  std::string text(kMaxJwksBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  if (text.size() > kMaxJwksBytes) return fail(Errc::too_large, "JWKS file " + jwks.string() + " larger than 1 MiB");
+
+  auto keys = parse_jwks(text);
+  if (!keys) return fail(keys.error().code, "JWKS file " + jwks.string() + ": " + keys.error().message);
+  return std::unique_ptr<JwtVerifier>(
+      std::make_unique<PinnedJwtVerifier>(std::move(*keys), std::move(issuer), std::move(audience), std::move(*algs)));
 }
 
 } // namespace tresor::security

@@ -78,4 +78,12 @@ void FailureTracker::reset(const std::string& key) {
   entries_.erase(key);
 }
 
+std::vector<std::pair<std::string, FailureTracker::time_point>> FailureTracker::blocked(time_point now) const {
+  std::lock_guard lock(mutex_);
+  std::vector<std::pair<std::string, time_point>> out;
+  for (const auto& [key, entry] : entries_)
+    if (entry.blocked_until > now) out.emplace_back(key, entry.blocked_until);
+  return out;
+}
+
 } // namespace tresor::security

@@ -8,6 +8,8 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 namespace tresor::security {
 
@@ -20,6 +22,8 @@ public:
   // Records one failure; returns true if this failure started a block.
   bool record_failure(const std::string& key, time_point now);
   void reset(const std::string& key);
+  // Every key blocked at `now`, with the end of its block (for the admin's security page).
+  std::vector<std::pair<std::string, time_point>> blocked(time_point now) const;
 
 private:
   struct Entry {

@@ -1,7 +1,10 @@
 // Ingest: validate, sanitize, write durably, index, then answer.
 // Order (the durability contract): inspect (validates, zeroes the preamble) ->
-// digest of the data set -> blob fsync + link into place -> index transaction
-// -> success. A failure after the blob was created removes it again.
+// digest of the data set -> link into place + fsync (ingest) or, for a batch,
+// link every object into place + one file-system sync (ingest_batch) -> index
+// transaction(s) -> success. No index row is written before its blob (and,
+// in a batch, every blob of the batch) is durable. A failure after a blob was
+// created removes it again unless another object of the batch references it.
 #include <unordered_set>
 
 #include "core/log.h"
@@ -53,8 +56,8 @@ Result<store::TempBlob> IngestService::begin() { return store_.create_temp(); }
 
 void IngestService::discard(const store::TempBlob& temp) noexcept { store_.abort(temp); }
 
-Result<StoreResult> IngestService::ingest(const StoreContext& ctx, const store::TempBlob& temp) {
-  auto refuse = [&](const Error& err, const InstanceRecord* r) -> Result<StoreResult> {
+Result<IngestService::Prepared> IngestService::prepare(const StoreContext& ctx, const store::TempBlob& temp) {
+  auto refuse = [&](const Error& err, const InstanceRecord* r) -> Result<Prepared> {
     store_.abort(temp);
     auto e = store_event(ctx, r);
     e.outcome = audit::Outcome::failure;
@@ -81,17 +84,21 @@ Result<StoreResult> IngestService::ingest(const StoreContext& ctx, const store::
   std::error_code ec;
   auto size = std::filesystem::file_size(temp.path, ec);
   if (ec) return refuse(make_error(Errc::io_error, "cannot stat received object"), &r);
+  return Prepared{temp, std::move(inspected->record), std::move(*digest), size};
+}
 
-  auto created = store_.commit(temp, *digest);
-  if (!created) return refuse(created.error(), &r);
+void IngestService::refuse_prepared(const StoreContext& ctx, const Prepared& p, const Error& err) {
+  auto e = store_event(ctx, &p.record);
+  e.outcome = audit::Outcome::failure;
+  e.reason = err.message;
+  audit_.record(e);
+}
 
-  auto inserted = index_.insert(r, index::BlobInfo{*digest, size, *digest});
-  auto undo_blob = [&] {
-    if (*created) (void)store_.remove(*digest);
-  };
+Result<StoreResult> IngestService::finish(const StoreContext& ctx, const Prepared& p) {
+  const InstanceRecord& r = p.record;
+  auto inserted = index_.insert(r, index::BlobInfo{p.key, p.size, p.key});
   auto e = store_event(ctx, &r);
   if (!inserted) {
-    undo_blob();
     e.outcome = audit::Outcome::failure;
     e.reason = inserted.error().message;
     audit_.record(e);
@@ -113,7 +120,6 @@ Result<StoreResult> IngestService::ingest(const StoreContext& ctx, const store::
       e.details.emplace_back("duplicate", "identical instance already stored");
       break;
     case index::InsertOutcome::conflict: {
-      undo_blob();
       Error err = make_error(Errc::conflict,
                              "an instance with this SOP Instance UID and different content is already stored");
       e.outcome = audit::Outcome::failure;
@@ -132,6 +138,68 @@ Result<StoreResult> IngestService::ingest(const StoreContext& ctx, const store::
   }
   audit_.record(e);
   return result;
+}
+
+Result<StoreResult> IngestService::ingest(const StoreContext& ctx, const store::TempBlob& temp) {
+  auto prepared = prepare(ctx, temp);
+  if (!prepared) return std::unexpected(prepared.error());
+  // One object: fsync it and its directory (a syncfs of a busy file system
+  // costs more than that).
+  auto created = store_.commit(temp, prepared->key);
+  if (!created) {
+    refuse_prepared(ctx, *prepared, created.error());
+    return std::unexpected(created.error());
+  }
+  auto result = finish(ctx, *prepared);
+  if (!result && *created) (void)store_.remove(prepared->key);
+  return result;
+}
+
+std::vector<Result<StoreResult>> IngestService::ingest_batch(const StoreContext& ctx,
+                                                             const std::vector<store::TempBlob>& temps) {
+  std::vector<Result<StoreResult>> results;
+  results.reserve(temps.size());
+  std::vector<Prepared> prepared;
+  std::vector<std::size_t> slot;  // prepared[k] answers results[slot[k]]
+  for (std::size_t i = 0; i < temps.size(); ++i) {
+    auto p = prepare(ctx, temps[i]);  // consumes the temp on failure
+    if (!p) {
+      results.emplace_back(std::unexpected(p.error()));
+      continue;
+    }
+    results.emplace_back(std::unexpected(make_error(Errc::internal, "not ingested")));
+    prepared.push_back(std::move(*p));
+    slot.push_back(i);
+  }
+  if (prepared.empty()) return results;
+
+  std::vector<std::pair<store::TempBlob, std::string>> items;
+  items.reserve(prepared.size());
+  for (const auto& p : prepared) items.emplace_back(p.temp, p.key);
+  auto created = store_.commit_batch(items);  // consumes every temp
+  if (!created) {
+    for (std::size_t k = 0; k < prepared.size(); ++k) {
+      refuse_prepared(ctx, prepared[k], created.error());
+      results[slot[k]] = std::unexpected(created.error());
+    }
+    return results;
+  }
+
+  // Every blob is durable: index them.
+  for (std::size_t k = 0; k < prepared.size(); ++k) results[slot[k]] = finish(ctx, prepared[k]);
+
+  // Remove a blob this batch created only if no object of the batch ended up
+  // referencing it (two identical objects in one request share one blob: the
+  // second is a duplicate of the first).
+  std::unordered_set<std::string> kept, removed;
+  for (std::size_t k = 0; k < prepared.size(); ++k)
+    if (results[slot[k]]) kept.insert(prepared[k].key);
+  for (std::size_t k = 0; k < prepared.size(); ++k) {
+    const auto& key = prepared[k].key;
+    if ((*created)[k] && !results[slot[k]] && !kept.contains(key) && removed.insert(key).second)
+      (void)store_.remove(key);
+  }
+  return results;
 }
 
 Result<StoreResult> IngestService::ingest_file(const StoreContext& ctx, const std::filesystem::path& file) {

@@ -42,6 +42,16 @@ public:
   // Consumes `temp` in every case (committed or removed). Success means the
   // blob is fsynced and the index rows are committed.
   Result<StoreResult> ingest(const StoreContext& context, const store::TempBlob& temp);
+  // Several objects of one request (STOW-RS): each temp gets ingest()'s
+  // checks, the valid ones are made durable together (one
+  // BlobStore::commit_batch: one file-system sync instead of two fsyncs per
+  // object), then each is indexed in its own transaction and audited.
+  // Returns one result per temp, in order, with ingest()'s meaning for each
+  // (a failure of the shared commit fails every object that reached it).
+  // Consumes every temp in every case. Nothing is indexed before every blob
+  // of the batch is durable.
+  std::vector<Result<StoreResult>> ingest_batch(const StoreContext& context,
+                                                const std::vector<store::TempBlob>& temps);
   // Copies an existing file into a temp blob and ingests it (tresor import).
   Result<StoreResult> ingest_file(const StoreContext& context, const std::filesystem::path& file);
   // Quarantine release: ingest the held instance into the index, skipping the demographics check.
@@ -53,6 +63,22 @@ public:
   Result<std::size_t> recover();
 
 private:
+  // A checked object, ready to commit: its temp, what it is, its key.
+  struct Prepared {
+    store::TempBlob temp;
+    InstanceRecord record;
+    std::string key;
+    std::uint64_t size = 0;
+  };
+  // inspect + context checks + digest + size; on failure the temp is
+  // removed and the failure audited.
+  Result<Prepared> prepare(const StoreContext& context, const store::TempBlob& temp);
+  // Audits a failure of an object whose blob could not be committed.
+  void refuse_prepared(const StoreContext& context, const Prepared& p, const Error& err);
+  // Index insert + audit, after the blob is durable. Removes nothing: on
+  // failure the caller removes the blob if it created it.
+  Result<StoreResult> finish(const StoreContext& context, const Prepared& p);
+
   store::BlobStore& store_;
   index::Index& index_;
   audit::AuditSink& audit_;

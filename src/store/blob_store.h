@@ -10,12 +10,22 @@
 //  - a crash during commit() can leave a final-path file whose content is not
 //    what its key says; it is never referenced by the index, and recovery must
 //    check the content of unreferenced blobs against their key;
+//  - commit_batch() does what commit() does for every item (link, never
+//    replacing; a key that exists, also earlier in the same batch, drops the
+//    temp and reports created=false), then makes the whole batch durable at
+//    once: one syncfs(2) of the store's file system instead of two fsyncs per
+//    object (small batches, and every batch after the file system reported a
+//    write-back error, fall back to per-object fsyncs). When it returns, every
+//    item's blob and directory entry are durable. It consumes every temp in
+//    every case; on any failure it removes the blobs it created and reports
+//    the one error for the whole batch;
 //  - after a crash, files left in <root>/tmp are garbage (clean_temp()).
 #pragma once
 #include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 #include "core/error.h"
 
@@ -31,6 +41,8 @@ public:
   virtual Result<TempBlob> create_temp() = 0;
   // Returns true if a new blob was created, false if it already existed.
   virtual Result<bool> commit(const TempBlob& temp, const std::string& key) = 0;
+  // Group commit (see above): one created flag per item, in order.
+  virtual Result<std::vector<bool>> commit_batch(const std::vector<std::pair<TempBlob, std::string>>& items) = 0;
   virtual void abort(const TempBlob& temp) noexcept = 0;
   virtual Result<std::filesystem::path> path_of(const std::string& key) const = 0;
   virtual Status remove(const std::string& key) = 0;

@@ -10,7 +10,9 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 #include <random>
+#include <set>
 
 #include "core/log.h"
 #include "store/blob_store.h"
@@ -50,9 +52,18 @@ std::string random_name() {
   return buf;
 }
 
+// Batches smaller than this are synced object by object: one syncfs costs
+// about as much as 2-3 objects' fsync pairs on this project's disk (measured
+// 13-16 ms per syncfs against 7-10 ms per object and directory fsync pair,
+// with other jobs writing to the same file system).
+constexpr std::size_t kMinSyncfsBatch = 3;
+
 class FsBlobStore final : public BlobStore {
 public:
-  explicit FsBlobStore(fs::path root) : root_(std::move(root)), tmp_(root_ / "tmp") {}
+  FsBlobStore(fs::path root, int sync_fd) : root_(std::move(root)), tmp_(root_ / "tmp"), sync_fd_(sync_fd) {}
+  ~FsBlobStore() override { ::close(sync_fd_); }
+  FsBlobStore(const FsBlobStore&) = delete;
+  FsBlobStore& operator=(const FsBlobStore&) = delete;
 
   Result<TempBlob> create_temp() override {
     for (int attempt = 0; attempt < 4; ++attempt) {
@@ -99,6 +110,52 @@ public:
     return true;
   }
 
+  // Link every item into place (as commit() does, without its fsyncs), then
+  // one syncfs of the store's file system: it writes back and waits for all
+  // dirty data and metadata of that file system (the objects, their
+  // directory entries, and whatever else other writers left dirty) and
+  // flushes the device cache. Until it returns, a final name may point at
+  // data that is not durable: nothing references it yet (the index commits
+  // afterwards), a failure removes it again, and recovery re-checks the
+  // content hash of every unreferenced blob, as for commit().
+  Result<std::vector<bool>> commit_batch(const std::vector<std::pair<TempBlob, std::string>>& items) override {
+    auto abort_from = [&](std::size_t i) {
+      for (; i < items.size(); ++i) abort(items[i].first);
+    };
+    for (const auto& [temp, key] : items) {
+      if (!is_valid_key(key) || temp.path.parent_path() != tmp_) {
+        abort_from(0);
+        return fail(Errc::internal, is_valid_key(key) ? "temp blob outside the store" : "invalid blob key");
+      }
+    }
+    std::vector<bool> created(items.size(), false);
+    std::vector<fs::path> made;  // final names this call created (removed again on failure)
+    auto undo = [&] {
+      for (const auto& p : made) ::unlink(p.c_str());
+    };
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      const auto& [temp, key] = items[i];
+      const fs::path dst = final_path(key);
+      if (::link(temp.path.c_str(), dst.c_str()) == 0) {
+        ::unlink(temp.path.c_str());
+        created[i] = true;
+        made.push_back(dst);
+        continue;
+      }
+      const int err = errno;
+      abort(temp);
+      if (err == EEXIST) continue;  // same content already stored (maybe earlier in this batch)
+      abort_from(i + 1);
+      undo();
+      return std::unexpected(io_error("link blob", err));
+    }
+    if (auto s = sync_batch(items); !s) {
+      undo();
+      return std::unexpected(s.error());
+    }
+    return created;
+  }
+
   void abort(const TempBlob& temp) noexcept override {
     if (temp.path.parent_path() == tmp_) ::unlink(temp.path.c_str());
   }
@@ -137,7 +194,43 @@ public:
 
 private:
   fs::path final_path(const std::string& key) const { return root_ / key.substr(0, 2) / key; }
+
+  // Error reporting: syncfs(2) reports (Linux >= 5.8) every write-back error
+  // on the file system since the previous syncfs on the same open file, so
+  // the store syncs through one descriptor opened with the store and
+  // serializes those calls. An error may belong to any batch written before
+  // it (or to another program's file): once one is reported, this batch
+  // fails and every later batch syncs its objects one by one (fsync reports
+  // a write-back error of that very file) until the process restarts.
+  Status sync_batch(const std::vector<std::pair<TempBlob, std::string>>& items) {
+    if (items.size() >= kMinSyncfsBatch) {
+      std::lock_guard lock(sync_mutex_);
+      if (!sync_failed_) {
+        if (::syncfs(sync_fd_) == 0) return {};
+        const int err = errno;
+        sync_failed_ = true;
+        log::error("store: syncfs failed ({}); later batches are synced object by object", std::strerror(err));
+        return std::unexpected(io_error("syncfs", err));
+      }
+    }
+    // Every object (new or already there: an existing one may have been
+    // linked by a concurrent ingest that has not synced it yet), then each
+    // directory once.
+    std::set<fs::path> dirs;
+    for (const auto& [temp, key] : items) {
+      const fs::path dst = final_path(key);
+      if (auto s = fsync_path(dst, false); !s) return s;
+      dirs.insert(dst.parent_path());
+    }
+    for (const auto& d : dirs)
+      if (auto s = fsync_path(d, true); !s) return s;
+    return {};
+  }
+
   fs::path root_, tmp_;
+  int sync_fd_;  // the store root, opened with the store: syncfs() target
+  std::mutex sync_mutex_;
+  bool sync_failed_ = false;  // guarded by sync_mutex_
 };
 
 } // namespace
@@ -153,7 +246,9 @@ Result<std::unique_ptr<BlobStore>> open_fs_store(const fs::path& root) {
     fs::create_directory(root / shard, ec);
     if (ec) return fail(Errc::io_error, "cannot create store shard directory: " + ec.message());
   }
-  return std::unique_ptr<BlobStore>(new FsBlobStore(root));
+  int sync_fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (sync_fd < 0) return std::unexpected(io_error("open store directory", errno));
+  return std::unique_ptr<BlobStore>(new FsBlobStore(root, sync_fd));
 }
 
 } // namespace tresor::store

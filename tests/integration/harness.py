@@ -320,7 +320,7 @@ class Tresor:
         return self.cli_ok("user", "add", name, "--role", roles, "--password-stdin", input=password + "\n")
 
     # --- serve
-    def start(self, timeout: float = 20.0) -> "Tresor":
+    def start(self, timeout: float = 60.0) -> "Tresor":
         if self.proc and self.proc.poll() is None:
             raise RuntimeError("already running")
         self._ready.clear()

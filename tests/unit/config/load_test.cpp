@@ -240,9 +240,9 @@ TEST(ConfigLoad, ResolvesRelativePathsAgainstTheConfigDirectory) {
   EXPECT_EQ(config->config_file, dir.path() / "etc" / "tresor.toml");
 }
 
-TEST(ConfigLoad, RejectsHmacAndNoneJwtAlgorithms) {
+TEST(ConfigLoad, RejectsHmacNoneAndUnverifiableJwtAlgorithms) {
   TempDir dir;
-  for (const char* alg : {"HS256", "none"}) {
+  for (const char* alg : {"HS256", "none", "RS384", "PS256"}) {
     auto config = load_text(dir, minimal() + "[oidc]\nalgorithms = [\"RS256\", \"" + alg + "\"]\n");
     ASSERT_FALSE(config) << alg;
     EXPECT_NE(error_of(config).find("'oidc.algorithms' may only hold"), std::string::npos) << error_of(config);
@@ -306,6 +306,84 @@ TEST(AeTitle, AcceptsOnlyOneToSixteenSafeCharacters) {
   EXPECT_FALSE(is_valid_ae_title("CT 1"));
   EXPECT_FALSE(is_valid_ae_title("A\\B"));
   EXPECT_FALSE(is_valid_ae_title("A/B"));
+}
+
+TEST(ConfigLoad, AcceptsAJwksUrlInsteadOfAJwksFile) {
+  TempDir dir;
+  const std::string oidc = "[oidc]\nissuer = \"https://id.example\"\naudience = \"tresor\"\n";
+  auto config = load_text(dir, minimal() + oidc + "jwks_url = \"https://id.example/realms/pacs/certs\"\n");
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->oidc.jwks_url, "https://id.example/realms/pacs/certs");
+  EXPECT_TRUE(config->oidc.jwks_file.empty());
+  EXPECT_TRUE(config->oidc.jwks_ca_file.empty()) << "empty = the system CA store";
+  EXPECT_EQ(config->oidc.jwks_refresh_s, 3600);
+
+  dir.write("idp-ca.crt", "ca", 0644);
+  config = load_text(dir, minimal() + oidc +
+                              "jwks_url = \"https://id.example:8443/certs?realm=pacs\"\n"
+                              "jwks_ca_file = \"idp-ca.crt\"\njwks_refresh_s = 60\n");
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->oidc.jwks_ca_file, dir.path() / "idp-ca.crt");
+  EXPECT_EQ(config->oidc.jwks_refresh_s, 60);
+}
+
+TEST(ConfigLoad, RequiresExactlyOneOfJwksFileAndJwksUrl) {
+  TempDir dir;
+  dir.write("jwks.json", "{}", 0644);
+  const std::string oidc = "[oidc]\nissuer = \"https://id.example\"\naudience = \"tresor\"\n";
+  auto both = load_text(dir, minimal() + oidc + "jwks_file = \"jwks.json\"\njwks_url = \"https://id.example/certs\"\n");
+  ASSERT_FALSE(both);
+  EXPECT_NE(error_of(both).find("either 'oidc.jwks_file' or 'oidc.jwks_url', not both"), std::string::npos)
+      << error_of(both);
+  EXPECT_NE(error_of(both).find("tresor.toml:7:"), std::string::npos) << error_of(both);
+
+  auto neither = load_text(dir, minimal() + oidc);
+  ASSERT_FALSE(neither);
+  EXPECT_NE(error_of(neither).find("or set 'oidc.jwks_url'"), std::string::npos) << error_of(neither);
+}
+
+TEST(ConfigLoad, RejectsAJwksUrlThatIsNotPlainHttps) {
+  TempDir dir;
+  const std::string oidc = "[oidc]\nissuer = \"https://id.example\"\naudience = \"tresor\"\n";
+  for (const char* url : {"http://id.example/certs", "id.example/certs", "https://", "https:///certs",
+                          "https://user:pw@id.example/certs", "https://id.example/certs#frag",
+                          "https://id.example/my certs", "HTTPS://id.example/certs", "file:///etc/jwks.json"}) {
+    auto config = load_text(dir, minimal() + oidc + "jwks_url = \"" + url + "\"\n");
+    ASSERT_FALSE(config) << url;
+    EXPECT_NE(error_of(config).find("'oidc.jwks_url' must be an https:// URL"), std::string::npos)
+        << url << ": " << error_of(config);
+  }
+  // Checked even while OIDC is off, so a typo shows before it matters.
+  auto off = load_text(dir, minimal() + "[oidc]\njwks_url = \"http://id.example/certs\"\n");
+  EXPECT_FALSE(off);
+}
+
+TEST(ConfigLoad, RejectsAnUnreadableJwksCaFileAndARefreshOutOfRange) {
+  TempDir dir;
+  const std::string oidc = "[oidc]\nissuer = \"https://id.example\"\naudience = \"tresor\"\n"
+                           "jwks_url = \"https://id.example/certs\"\n";
+  auto ca = load_text(dir, minimal() + oidc + "jwks_ca_file = \"missing-ca.crt\"\n");
+  ASSERT_FALSE(ca);
+  EXPECT_NE(error_of(ca).find("'oidc.jwks_ca_file' (" + (dir.path() / "missing-ca.crt").string() +
+                              ") must be a readable file"),
+            std::string::npos)
+      << error_of(ca);
+  for (const char* refresh : {"59", "86401", "0", "-1"}) {
+    auto config = load_text(dir, minimal() + oidc + "jwks_refresh_s = " + refresh + "\n");
+    ASSERT_FALSE(config) << refresh;
+    EXPECT_NE(error_of(config).find("'oidc.jwks_refresh_s' must be between 60 and 86400"), std::string::npos)
+        << error_of(config);
+  }
+  auto type = load_text(dir, minimal() + oidc + "jwks_refresh_s = \"3600\"\n");
+  ASSERT_FALSE(type);
+  EXPECT_NE(error_of(type).find("'oidc.jwks_refresh_s' must be an integer"), std::string::npos) << error_of(type);
+}
+
+TEST(ConfigLoad, SampleFileDocumentsTheJwksUrlOptions) {
+  const std::string sample = sample_toml("ARCHIVE");
+  EXPECT_NE(sample.find("\njwks_url = \"\"\n"), std::string::npos);
+  EXPECT_NE(sample.find("\njwks_ca_file = \"\"\n"), std::string::npos);
+  EXPECT_NE(sample.find("\njwks_refresh_s = 3600\n"), std::string::npos);
 }
 
 } // namespace
