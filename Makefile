@@ -10,7 +10,7 @@ PACKAGES := build-essential cmake pkg-config libdcmtk-dev dcmtk libssl-dev libsq
 	libgtest-dev libgmock-dev python3 python3-pydicom openssl zlib1g-dev \
 	libboost-dev libboost-system-dev libjpeg62-turbo-dev libpng-dev
 
-.PHONY: all deps npm-deps web build run test bench clean
+.PHONY: all deps npm-deps web build run test bench bench-web clean
 
 all: build
 
@@ -63,6 +63,16 @@ bench:
 	    $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends orthanc; }
 	@$(MAKE) --no-print-directory build
 	/usr/bin/python3 bench/dimse_bench.py --build $(BUILD_DIR)
+
+# The DICOMweb benchmark against Orthanc's DICOMweb plugin (docs/benchmarks.md); about 10 minutes.
+bench-web:
+	@$(MAKE) --no-print-directory deps
+	@missing=""; for p in orthanc orthanc-dicomweb curl; do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; done; \
+	  if [ -n "$$missing" ]; then if [ "$$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi; \
+	    $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; fi
+	@$(MAKE) --no-print-directory build
+	/usr/bin/python3 bench/dicomweb_bench.py --build $(BUILD_DIR)
 
 # Removes build output only; the instance directory ./var holds data and is kept.
 clean:
