@@ -9,15 +9,6 @@
 namespace tresor::app {
 namespace {
 
-bool is_valid_username(const std::string& name) {
-  if (name.empty() || name.size() > 64) return false;
-  for (char ch : name)
-    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' ||
-          ch == '.' || ch == '@' || ch == '-'))
-      return false;
-  return true;
-}
-
 std::string join_roles(const std::set<Role>& roles) {
   std::string out;
   for (Role r : roles) {

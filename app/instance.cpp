@@ -98,16 +98,4 @@ void print_findings(std::ostream& out, const std::vector<config::Finding>& findi
   out.flush();
 }
 
-bool is_ipv4(const std::string& text) {
-  in_addr addr{};
-  return ::inet_pton(AF_INET, text.c_str(), &addr) == 1;
-}
-
-bool is_valid_peer_ae(std::string_view ae) {
-  if (ae.empty() || ae.size() > 16 || ae.front() == ' ' || ae.back() == ' ') return false;
-  for (char ch : ae)
-    if (ch < 0x20 || ch > 0x7e || ch == '\\') return false;
-  return true;
-}
-
 } // namespace tresor::app

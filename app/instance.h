@@ -78,10 +78,5 @@ std::vector<config::Finding> all_findings(Instance& instance);
 // "FINDING: <what>\n  fix: <fix>" per finding.
 void print_findings(std::ostream& out, const std::vector<config::Finding>& findings);
 
-// Validation of command-line values.
-bool is_ipv4(const std::string& text);
-// Peer AE titles: 1..16 printable ASCII chars, no backslash, no leading or
-// trailing space (a modality's AE title is not ours to choose).
-bool is_valid_peer_ae(std::string_view ae);
 
 } // namespace tresor::app

@@ -1,5 +1,7 @@
 #include "core/accounts.h"
 
+#include <arpa/inet.h>
+
 namespace tresor {
 
 const char* to_string(Operation op) noexcept {
@@ -48,6 +50,27 @@ std::optional<Role> parse_role(std::string_view t) noexcept {
   if (t == "researcher") return Role::researcher;
   if (t == "auditor") return Role::auditor;
   return std::nullopt;
+}
+
+bool is_valid_peer_ae(std::string_view ae) noexcept {
+  if (ae.empty() || ae.size() > 16 || ae.front() == ' ' || ae.back() == ' ') return false;
+  for (char ch : ae)
+    if (ch < 0x20 || ch > 0x7e || ch == '\\') return false;
+  return true;
+}
+
+bool is_valid_username(std::string_view name) noexcept {
+  if (name.empty() || name.size() > 64) return false;
+  for (char ch : name)
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' ||
+          ch == '.' || ch == '@' || ch == '-'))
+      return false;
+  return true;
+}
+
+bool is_ipv4(const std::string& text) noexcept {
+  in_addr addr{};
+  return ::inet_pton(AF_INET, text.c_str(), &addr) == 1;
 }
 
 std::set<Operation> operations_for(const std::set<Role>& roles) {

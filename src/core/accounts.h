@@ -36,6 +36,14 @@ struct Peer {
 
 enum class Role { admin, clinician, technologist, researcher, auditor };
 const char* to_string(Role role) noexcept;
+
+// Name rules shared by the CLI and the REST API.
+// A peer's AE title: 1..16 printable ASCII characters, no backslash, no leading/trailing space.
+bool is_valid_peer_ae(std::string_view ae) noexcept;
+// A user name: 1..64 chars of [A-Za-z0-9_.@-].
+bool is_valid_username(std::string_view name) noexcept;
+// A dotted-quad IPv4 address (inet_pton).
+bool is_ipv4(const std::string& text) noexcept;
 std::optional<Role> parse_role(std::string_view text) noexcept;
 
 // The operations a set of roles grants: admin = everything; clinician =

@@ -34,13 +34,6 @@ std::optional<json> parse_body(const Request& req) {
   return j;
 }
 
-bool valid_username(std::string_view name) {
-  if (name.empty() || name.size() > 64) return false;
-  for (char ch : name)
-    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_' && ch != '.' && ch != '@' && ch != '-') return false;
-  return true;
-}
-
 json user_json(const User& u) {
   json roles = json::array();
   for (Role r : u.roles) roles.push_back(to_string(r));
@@ -186,7 +179,7 @@ Response create_user(Request& req, const Deps& d) {
   if (!body || !(*body)["username"].is_string()) return bad("expected {\"username\", \"roles\", [\"password\"], [\"scope\"]}");
   User u;
   u.username = (*body)["username"].get<std::string>();
-  if (!valid_username(u.username)) return bad("user name must be 1..64 chars of A-Z a-z 0-9 _ . @ -");
+  if (!is_valid_username(u.username)) return bad("user name must be 1..64 chars of A-Z a-z 0-9 _ . @ -");
   if (auto e = read_roles((*body)["roles"], u.roles)) return bad(*e);
   if (auto e = read_scope(*body, u.scope)) return bad(*e);
   auto existing = d.accounts.find_user(u.username);

@@ -23,29 +23,6 @@ using api::read_scope;
 using api::scope_json;
 using DepsPtr = std::shared_ptr<const Deps>;
 
-bool valid_ae(std::string_view ae) {
-  if (ae.empty() || ae.size() > 16 || ae.front() == ' ' || ae.back() == ' ') return false;
-  for (char ch : ae)
-    if (ch < 0x20 || ch > 0x7e || ch == '\\') return false;
-  return true;
-}
-
-bool valid_ipv4(const std::string& s) {
-  int parts = 0;
-  std::size_t i = 0;
-  while (i <= s.size() && parts < 5) {
-    std::size_t dot = s.find('.', i);
-    std::string_view p = std::string_view(s).substr(i, dot == std::string::npos ? std::string::npos : dot - i);
-    unsigned v = 0;
-    auto [e, ec] = std::from_chars(p.data(), p.data() + p.size(), v);
-    if (p.empty() || p.size() > 3 || ec != std::errc{} || e != p.data() + p.size() || v > 255) return false;
-    ++parts;
-    if (dot == std::string::npos) break;
-    i = dot + 1;
-  }
-  return parts == 4;
-}
-
 json peer_json(const Peer& p) {
   json ops = json::array();
   for (Operation o : p.operations) ops.push_back(to_string(o));
@@ -73,10 +50,10 @@ Response put_peer(Request& req, const Deps& d) {
   if (b.is_discarded() || !b.is_object() || !b["ae_title"].is_string()) return bad("expected a peer object with ae_title");
   Peer p;
   p.ae_title = b["ae_title"].get<std::string>();
-  if (!valid_ae(p.ae_title)) return bad("ae_title must be 1..16 printable characters");
+  if (!is_valid_peer_ae(p.ae_title)) return bad("ae_title must be 1..16 printable characters");
   if (!b["hosts"].is_array() || b["hosts"].empty() || b["hosts"].size() > 16) return bad("hosts must list 1..16 IPv4 addresses");
   for (const json& h : b["hosts"]) {
-    if (!h.is_string() || !valid_ipv4(h.get<std::string>())) return bad("hosts must be IPv4 addresses");
+    if (!h.is_string() || !is_ipv4(h.get<std::string>())) return bad("hosts must be IPv4 addresses");
     p.hosts.push_back(h.get<std::string>());
   }
   if (b.contains("port")) {
