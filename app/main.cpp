@@ -8,6 +8,7 @@
 
 #include "commands.h"
 #include "instance.h"
+#include "remote.h"
 #include "security/passwords.h"
 
 using namespace tresor::app;
@@ -21,6 +22,13 @@ int main(int argc, char** argv) {
   Global global;
   app.add_option("--var", global.var, "Instance directory holding tresor.toml, index.db, store/, audit/, pki/")
       ->capture_default_str();
+  Remote remote;
+  app.add_option("--server", remote.server,
+                 "Administer a running Tresor over its REST API (https://host:port) instead of --var; "
+                 "the API token comes from $TRESOR_TOKEN or --token-file")
+      ->envname("TRESOR_SERVER");
+  app.add_option("--ca", remote.ca_file, "With --server: CA certificate (PEM) the server's certificate must chain to");
+  app.add_option("--token-file", remote.token_file, "With --server: file whose first line is the API token");
 
   InitOptions init_options;
   CLI::App* init = app.add_subcommand("init", "Create a new instance (CA, server certificate, config, admin user)");
@@ -108,6 +116,22 @@ int main(int argc, char** argv) {
     return kExitFailed;
   }
   peer_options.port = static_cast<std::uint16_t>(peer_port);
+
+  if (!remote.server.empty()) {
+    if (check->parsed()) return remote_check(remote);
+    if (peer_add->parsed()) return remote_peer_add(remote, peer_options);
+    if (peer_list->parsed()) return remote_peer_list(remote);
+    if (peer_remove->parsed()) return remote_peer_remove(remote, peer_remove_ae);
+    if (user_add->parsed()) return remote_user_add(remote, user_options);
+    if (user_list->parsed()) return remote_user_list(remote);
+    if (user_passwd->parsed()) return remote_user_passwd(remote, user_name, passwd_stdin);
+    if (user_remove->parsed()) return remote_user_remove(remote, user_name);
+    if (q_list->parsed()) return remote_quarantine_list(remote);
+    if (q_release->parsed()) return remote_quarantine_release(remote, quarantine_id);
+    if (q_drop->parsed()) return remote_quarantine_drop(remote, quarantine_id);
+    print_error("--server: this verb acts on the local instance only (init, serve, import, cert, routes); drop --server");
+    return kExitUsage;
+  }
 
   if (init->parsed()) return cmd_init(global, init_options);
   if (serve->parsed()) return cmd_serve(global);

@@ -121,10 +121,11 @@ struct Exchange {
   ssl::stream<tcp::socket> stream;
   asio::steady_timer deadline;
   bool timed_out = false;
-  Result<std::string> result = fail(Errc::internal, "fetch did not complete");
+  Result<HttpsResponse> result = fail(Errc::internal, "fetch did not complete");
 };
 
-asio::awaitable<void> run(Exchange& x, const Url& url, std::size_t max_bytes) {
+asio::awaitable<void> run(Exchange& x, const Url& url, const HttpsRequest& spec) {
+  const std::size_t max_bytes = spec.max_bytes;
   const std::string& host = url.host;
   auto failed = [&](Errc code, const std::string& what, const error_code& ec) {
     x.result = fail(code, host + ": " + what + (ec ? ": " + ec.message() : std::string()));
@@ -152,11 +153,17 @@ asio::awaitable<void> run(Exchange& x, const Url& url, std::size_t max_bytes) {
     co_return failed(Errc::io_error, "TLS handshake failed", ec);
   }
 
-  bhttp::request<bhttp::empty_body> request{bhttp::verb::get, url.target, 11};
+  const bhttp::verb verb = bhttp::string_to_verb(spec.method);
+  if (verb == bhttp::verb::unknown) co_return failed(Errc::invalid_argument, "unknown HTTP method", {});
+  bhttp::request<bhttp::string_body> request{verb, url.target, 11};
   request.set(bhttp::field::host, url.host_header);
   request.set(bhttp::field::user_agent, "tresor");
-  request.set(bhttp::field::accept, "application/jwk-set+json, application/json");
+  for (const auto& [name, value] : spec.headers) request.set(name, value);
   request.set(bhttp::field::connection, "close");
+  if (!spec.body.empty() || verb == bhttp::verb::post || verb == bhttp::verb::put) {
+    request.body() = spec.body;
+    request.prepare_payload();
+  }
   co_await bhttp::async_write(x.stream, request, with_ec(ec));
   if (ec) co_return failed(Errc::io_error, "cannot send the request", ec);
 
@@ -168,25 +175,27 @@ asio::awaitable<void> run(Exchange& x, const Url& url, std::size_t max_bytes) {
   if (ec == bhttp::error::body_limit)
     co_return failed(Errc::too_large, "response larger than " + std::to_string(max_bytes) + " bytes", {});
   if (ec) co_return failed(Errc::io_error, "bad or missing response header", ec);
-  const unsigned status = parser.get().result_int();
-  if (status >= 300 && status < 400)
-    co_return failed(Errc::io_error, "HTTP status " + std::to_string(status) + " (redirects are not followed)", {});
-  if (status != 200) co_return failed(Errc::io_error, "HTTP status " + std::to_string(status), {});
   co_await bhttp::async_read(x.stream, buffer, parser, with_ec(ec));
   if (ec == bhttp::error::body_limit)
     co_return failed(Errc::too_large, "response larger than " + std::to_string(max_bytes) + " bytes", {});
   if (ec) co_return failed(Errc::io_error, "cannot read the response body", ec);
-  x.result = std::move(parser.get().body());
+  HttpsResponse response;
+  response.status = parser.get().result_int();
+  if (auto it = parser.get().find(bhttp::field::content_type); it != parser.get().end())
+    response.content_type = std::string(it->value());
+  response.body = std::move(parser.get().body());
+  x.result = std::move(response);
   // No close_notify exchange: we asked for Connection: close and have the whole body.
 }
 
 } // namespace
 
-Result<std::string> https_get(const std::string& url, const std::filesystem::path& ca_file,
-                              std::chrono::seconds timeout, std::size_t max_bytes) {
-  auto parsed = parse_url(url);
+Result<HttpsResponse> https_request(const HttpsRequest& spec) {
+  const auto& ca_file = spec.ca_file;
+  const auto timeout = spec.timeout;
+  auto parsed = parse_url(spec.url);
   if (!parsed) return std::unexpected(parsed.error());
-  if (timeout <= std::chrono::seconds::zero()) return fail(Errc::invalid_argument, "https_get: timeout must be positive");
+  if (timeout <= std::chrono::seconds::zero()) return fail(Errc::invalid_argument, "https: timeout must be positive");
   try {
     ssl::context tls(ssl::context::tls_client);
     tls.set_options(ssl::context::no_sslv2 | ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
@@ -194,15 +203,15 @@ Result<std::string> https_get(const std::string& url, const std::filesystem::pat
     SSL_CTX* ctx = tls.native_handle();
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
     if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 || SSL_CTX_set_cipher_list(ctx, kTls12Ciphers) != 1)
-      return fail(Errc::internal, "https_get: cannot configure TLS");
+      return fail(Errc::internal, "https: cannot configure TLS");
     tls.set_verify_mode(ssl::verify_peer);
     error_code ec;
     if (ca_file.empty()) {
       tls.set_default_verify_paths(ec);
-      if (ec) return fail(Errc::io_error, "https_get: cannot use the system CA store: " + ec.message());
+      if (ec) return fail(Errc::io_error, "https: cannot use the system CA store: " + ec.message());
     } else {
       tls.load_verify_file(ca_file.string(), ec);
-      if (ec) return fail(Errc::io_error, "https_get: cannot load CA file " + ca_file.string() + ": " + ec.message());
+      if (ec) return fail(Errc::io_error, "https: cannot load CA file " + ca_file.string() + ": " + ec.message());
     }
 
     asio::io_context ioc(1);
@@ -216,7 +225,7 @@ Result<std::string> https_get(const std::string& url, const std::filesystem::pat
       x.stream.lowest_layer().close(ignored);
     });
     std::exception_ptr thrown;
-    asio::co_spawn(ioc, run(x, *parsed, max_bytes), [&](std::exception_ptr e) {
+    asio::co_spawn(ioc, run(x, *parsed, spec), [&](std::exception_ptr e) {
       thrown = e;
       x.deadline.cancel();
     });
@@ -229,6 +238,24 @@ Result<std::string> https_get(const std::string& url, const std::filesystem::pat
   } catch (const std::exception& e) {
     return fail(Errc::io_error, parsed->host + ": " + e.what());
   }
+}
+
+Result<std::string> https_get(const std::string& url, const std::filesystem::path& ca_file,
+                              std::chrono::seconds timeout, std::size_t max_bytes) {
+  HttpsRequest spec;
+  spec.url = url;
+  spec.headers.emplace_back("Accept", "application/jwk-set+json, application/json");
+  spec.ca_file = ca_file;
+  spec.timeout = timeout;
+  spec.max_bytes = max_bytes;
+  auto response = https_request(spec);
+  if (!response) return std::unexpected(response.error());
+  auto host = parse_url(url);
+  const std::string who = host ? host->host + ": " : std::string();
+  if (response->status >= 300 && response->status < 400)
+    return fail(Errc::io_error, who + "HTTP status " + std::to_string(response->status) + " (redirects are not followed)");
+  if (response->status != 200) return fail(Errc::io_error, who + "HTTP status " + std::to_string(response->status));
+  return std::move(response->body);
 }
 
 } // namespace tresor::http
