@@ -30,16 +30,16 @@ public:
   // Appends up to `max` bytes; returns false at end of file.
   Result<bool> read(std::string& out, std::size_t max) {
     const std::size_t old = out.size();
-    out.resize(old + max);
-    ssize_t n;
-    do {
-      n = ::read(fd_, out.data() + old, max);
-    } while (n < 0 && errno == EINTR);
-    if (n < 0) {
-      out.resize(old);
-      return fail(Errc::io_error, "read error on a stored object");
-    }
-    out.resize(old + static_cast<std::size_t>(n));
+    ssize_t n = 0;
+    // resize_and_overwrite: the new bytes are not zeroed first (a WADO-RS
+    // answer would otherwise be written twice through memory).
+    out.resize_and_overwrite(old + max, [&](char* p, std::size_t) {
+      do {
+        n = ::read(fd_, p + old, max);
+      } while (n < 0 && errno == EINTR);
+      return old + (n > 0 ? static_cast<std::size_t>(n) : 0);
+    });
+    if (n < 0) return fail(Errc::io_error, "read error on a stored object");
     return n > 0;
   }
   void close() {

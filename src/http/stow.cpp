@@ -30,6 +30,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <memory>
 
 #include "http/dicomweb_common.h"
 
@@ -210,10 +211,11 @@ Response stow(Request& req, const Deps& d) {
 
   int fd = ::open(req.body_file.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return error_response(make_error(Errc::io_error, "cannot read the request body"));
-  std::string buf(1 << 20, '\0');
+  constexpr std::size_t kBuf = 1 << 20;
+  std::unique_ptr<char[]> buf(new char[kBuf]);  // not zeroed: read() fills what is used
   Status parsed;
   for (;;) {
-    ssize_t n = ::read(fd, buf.data(), buf.size());
+    ssize_t n = ::read(fd, buf.get(), kBuf);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       parsed = fail(Errc::io_error, "cannot read the request body");
@@ -223,7 +225,7 @@ Response stow(Request& req, const Deps& d) {
       parsed = parser.finish();
       break;
     }
-    parsed = parser.feed(std::string_view(buf.data(), static_cast<std::size_t>(n)));
+    parsed = parser.feed(std::string_view(buf.get(), static_cast<std::size_t>(n)));
     if (!parsed) break;
   }
   ::close(fd);
