@@ -89,7 +89,12 @@ std::optional<MediaType> parse_media_type(std::string_view text) {
       }
       if (!closed) return std::nullopt;
     } else {
-      value = token();
+      // A token, leniently also with '/': DICOMweb clients (OHIF's default,
+      // dcm4che) send type=application/dicom unquoted, which RFC 9110
+      // would require to be quoted.
+      std::size_t start = i;
+      while (i < text.size() && (is_tchar(text[i]) || text[i] == '/')) ++i;
+      value = std::string(text.substr(start, i - start));
       if (value.empty()) return std::nullopt;
     }
     mt.params.emplace_back(lower(name), std::move(value));

@@ -8,7 +8,8 @@ namespace tresor::index::sqlite {
 namespace {
 
 enum class Kind {
-  text,         // LO, SH, CS, PN, IS, US: equality or wildcard
+  text,         // LO, SH, CS, IS, US: equality or wildcard
+  person,       // PN: equality or wildcard, ASCII case-insensitive (migration 004)
   uid,          // UI: equality or list
   date,         // DA: equality or range
   time,         // TM: prefix or range
@@ -28,7 +29,7 @@ struct KeyDef {
 };
 
 constexpr KeyDef kKeys[] = {
-    {tags::PatientName, Level::patient, "p.name", Kind::text},
+    {tags::PatientName, Level::patient, "p.name", Kind::person},
     {tags::PatientID, Level::patient, "p.patient_id", Kind::text},
     {tags::IssuerOfPatientID, Level::patient, "p.issuer", Kind::text},
     {tags::PatientBirthDate, Level::patient, "p.birth_date", Kind::date},
@@ -42,7 +43,7 @@ constexpr KeyDef kKeys[] = {
     {tags::AccessionNumber, Level::study, "st.accession", Kind::text},
     {tags::StudyID, Level::study, "st.study_id", Kind::text},
     {tags::StudyDescription, Level::study, "st.description", Kind::text},
-    {tags::ReferringPhysicianName, Level::study, "st.referring_physician", Kind::text},
+    {tags::ReferringPhysicianName, Level::study, "st.referring_physician", Kind::person},
     {tags::InstitutionName, Level::study, "st.institution", Kind::text},
     {tags::ModalitiesInStudy, Level::study, nullptr, Kind::modalities},
     {tags::SOPClassesInStudy, Level::study, nullptr, Kind::sop_classes},
@@ -129,6 +130,7 @@ public:
     if (value.size() > kMaxQueryValueBytes) return std::unexpected(make_error(Errc::too_large, "query value too long"));
     switch (key.kind) {
       case Kind::text:
+      case Kind::person:
       case Kind::uid:
       case Kind::date:
       case Kind::time: {
@@ -184,16 +186,29 @@ private:
     return g;
   }
 
-  std::string wildcard_predicate(const char* col, const std::string& v) {
+  // SQLite's NOCASE folds exactly the ASCII upper-case letters to lower case.
+  static std::string fold(std::string v) {
+    for (char& ch : v)
+      if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+    return v;
+  }
+
+  // `nocase`: the column is compared under NOCASE (served by a NOCASE index);
+  // the prefix range is taken in folded space and the pattern compared with
+  // lower(col), which folds the same ASCII letters.
+  std::string wildcard_predicate(const char* col, const std::string& value, bool nocase = false) {
+    const std::string v = nocase ? fold(value) : value;
     const std::string c = col;
+    const std::string coll = nocase ? " COLLATE NOCASE" : "";
     const auto cut = v.find_first_of("*?");
     const std::string prefix = v.substr(0, cut);
     std::vector<std::string> parts;
     if (!prefix.empty()) {
-      parts.push_back(c + " >= " + param(prefix));
-      if (auto s = successor(prefix)) parts.push_back(c + " < " + param(*s));
+      parts.push_back(c + " >= " + param(prefix) + coll);
+      if (auto s = successor(prefix)) parts.push_back(c + " < " + param(*s) + coll);
     }
-    if (prefix.empty() || !all_stars(std::string_view(v).substr(cut))) parts.push_back(c + " GLOB " + param(to_glob(v)));
+    if (prefix.empty() || !all_stars(std::string_view(v).substr(cut)))
+      parts.push_back((nocase ? "lower(" + c + ")" : c) + " GLOB " + param(to_glob(v)));
     std::string out = "(";
     for (std::size_t i = 0; i < parts.size(); ++i) out += (i ? " AND " : "") + parts[i];
     return out + ")";
@@ -235,7 +250,8 @@ private:
       const bool wild = kind != Kind::uid && has_wildcard(comp);
       const bool range = (kind == Kind::date || kind == Kind::time) && comp.find('-') != std::string::npos;
       if (range && comp == "-") return std::optional<std::string>{};
-      if (wild) others.push_back(wildcard_predicate(col, comp));
+      if (wild) others.push_back(wildcard_predicate(col, comp, kind == Kind::person));
+      else if (kind == Kind::person) others.push_back("(" + std::string(col) + " = " + param(comp) + " COLLATE NOCASE)");
       else if (range) others.push_back(range_predicate(kind, col, comp));
       else if (kind == Kind::time) others.push_back(range_predicate(kind, col, comp + "-" + comp));
       else exact.push_back(comp);

@@ -152,6 +152,13 @@ TEST(MediaType, ParsesParametersWithQuotesAndCase) {
   EXPECT_EQ(mt->param("transfer-syntax").value_or(""), "*");
 }
 
+TEST(MediaType, AcceptsAnUnquotedMediaTypeAsParameterValueAsOhifSendsIt) {
+  auto mt = parse_media_type("multipart/related; type=application/octet-stream; transfer-syntax=*");
+  ASSERT_TRUE(mt);
+  EXPECT_EQ(mt->param("type").value_or(""), "application/octet-stream");
+  EXPECT_EQ(mt->param("transfer-syntax").value_or(""), "*");
+}
+
 TEST(MediaType, RefusesMalformedText) {
   EXPECT_FALSE(parse_media_type("multipart"));
   EXPECT_FALSE(parse_media_type("a/b; x"));

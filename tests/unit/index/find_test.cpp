@@ -94,9 +94,28 @@ TEST_F(Find, LeadingAndInnerWildcardsMatch) {
   EXPECT_EQ(studies(tags::PatientName, "S*^J*N"), (S{"1.2.3.1", "1.2.3.2"}));
 }
 
-TEST_F(Find, WildcardMatchingIsCaseSensitive) {
-  EXPECT_TRUE(studies(tags::PatientName, "smi*").empty());
-  EXPECT_TRUE(studies(tags::PatientName, "smith^john").empty());
+TEST_F(Find, PersonNamesMatchRegardlessOfAsciiCase) {
+  EXPECT_EQ(studies(tags::PatientName, "smi*"), (S{"1.2.3.1", "1.2.3.2"}));
+  EXPECT_EQ(studies(tags::PatientName, "smith^john"), (S{"1.2.3.1", "1.2.3.2"}));
+  EXPECT_EQ(studies(tags::PatientName, "*jane"), (S{"1.2.3.3"}));
+  EXPECT_EQ(studies(tags::PatientName, "Sm?tH^*"), (S{"1.2.3.1", "1.2.3.2"}));
+  EXPECT_EQ(studies(tags::PatientName, "sm*^j*"), (S{"1.2.3.1", "1.2.3.2", "1.2.3.3"}));
+  EXPECT_EQ(studies(tags::PatientName, "jones^bob\\smythe^jane"), (S{"1.2.3.3", "1.2.3.4"}));
+  EXPECT_TRUE(studies(tags::PatientName, "smith").empty());
+}
+
+TEST_F(Find, OtherTextMatchingStaysCaseSensitive) {
+  EXPECT_TRUE(studies(tags::StudyDescription, "ct*").empty());
+  EXPECT_TRUE(studies(tags::AccessionNumber, "acc1").empty());
+  EXPECT_EQ(studies(tags::StudyDescription, "CT*"), (S{"1.2.3.1"}));
+}
+
+TEST_F(Find, PersonNamePrefixQueriesUseTheCaseInsensitiveIndex) {
+  RawDb raw(db_file());
+  auto plan = raw.rows(
+      "EXPLAIN QUERY PLAN SELECT id FROM patient p WHERE p.name >= 'smi' COLLATE NOCASE AND p.name < 'smj' COLLATE NOCASE");
+  ASSERT_FALSE(plan.empty());
+  EXPECT_NE(plan[0].find("patient_name_nocase"), std::string::npos) << plan[0];
 }
 
 TEST_F(Find, PersonNameMatchesTheStoredValueExactly) {
