@@ -1,14 +1,40 @@
 // `tresor import DIR`: every file under DIR through the same ingest path as C-STORE.
+//
+// Resume. An import that is interrupted (Ctrl-C, SIGTERM, kill -9, power
+// cut) and run again skips, without reading them, the files it had already
+// ingested: a journal under var/import/ records one line per file ingested
+// (stored, duplicate or quarantined), written only after ingest() returned,
+// i.e. after the blob was fsynced and the index committed:
+//   <SHA-256 of the path relative to DIR> <size> <mtime ns> <SOP Instance UID>
+// (a hash, not the path: directory names may carry patient names). A file is
+// skipped when its path, size and mtime match a line and the index still
+// holds that SOP Instance UID; anything else (a changed file, a line lost
+// in a crash, an index row lost by a power cut before recovery, a
+// quarantined instance) is ingested again, which the ingest service answers
+// as a duplicate when it is one. The journal is never fsynced: losing its
+// tail only costs re-ingesting those files. It is removed once an import of
+// the directory ran to the end without a failure.
+//
+// SIGINT and SIGTERM are blocked while importing and checked between files:
+// the file being ingested is finished, the summary printed, the journal kept.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <chrono>
+#include <cstdint>
+#include <fstream>
 #include <iostream>
+#include <unordered_map>
 
 #include "commands.h"
 #include "instance.h"
 #include "dicom/inspect.h"
+#include "security/auth_crypto.h"
 
 namespace tresor::app {
 namespace fs = std::filesystem;
@@ -18,12 +44,115 @@ constexpr std::size_t kMaxFailureLines = 100;  // beyond this only the count gro
 
 struct Counts {
   std::size_t imported = 0, duplicates = 0, quarantined = 0, failed = 0;
-  std::size_t seen() const { return imported + duplicates + quarantined + failed; }
+  std::size_t skipped = 0;  // already ingested by an earlier, interrupted run (journal)
+  std::size_t seen() const { return imported + duplicates + quarantined + failed + skipped; }
 };
 
 std::string summary(const Counts& c) {
-  return "imported " + std::to_string(c.imported) + ", duplicates " + std::to_string(c.duplicates) +
-         ", quarantined " + std::to_string(c.quarantined) + ", failed " + std::to_string(c.failed);
+  std::string s = "imported " + std::to_string(c.imported) + ", duplicates " + std::to_string(c.duplicates) +
+                  ", quarantined " + std::to_string(c.quarantined) + ", failed " + std::to_string(c.failed);
+  if (c.skipped > 0) s += ", skipped " + std::to_string(c.skipped) + " (already imported)";
+  return s;
+}
+
+// The resume journal of one import directory (see the top of this file).
+class Journal {
+public:
+  struct Stamp {
+    std::uint64_t size = 0;
+    std::int64_t mtime_ns = 0;
+  };
+
+  // Loads var/import/<SHA-256 of DIR's canonical path>.journal (if any) and
+  // opens it for appending. On any error the import runs without a journal.
+  Journal(const fs::path& var_dir, const fs::path& dir) {
+    std::error_code ec;
+    const fs::path canonical = fs::canonical(dir, ec);
+    if (ec) return;
+    base_ = dir;
+    const fs::path journal_dir = var_dir / "import";
+    fs::create_directories(journal_dir, ec);
+    ::chmod(journal_dir.c_str(), 0700);
+    file_ = journal_dir / (security::detail::sha256_hex(canonical.string()) + ".journal");
+    load();
+    fd_ = ::open(file_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  }
+  ~Journal() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Journal(const Journal&) = delete;
+  Journal& operator=(const Journal&) = delete;
+
+  std::size_t size() const { return done_.size(); }
+
+  // The SOP Instance UID ingested from this file by an earlier run, if the
+  // file has not changed since (same path, size and mtime).
+  const std::string* lookup(const fs::path& file, const Stamp& stamp) const {
+    if (done_.empty()) return nullptr;
+    auto it = done_.find(key_of(file));
+    if (it == done_.end() || it->second.stamp.size != stamp.size || it->second.stamp.mtime_ns != stamp.mtime_ns)
+      return nullptr;
+    return &it->second.sop_uid;
+  }
+
+  // Appends one line (a single write(2) on an O_APPEND descriptor).
+  void record(const fs::path& file, const Stamp& stamp, const std::string& sop_uid) {
+    if (fd_ < 0 || !dicom::is_valid_uid(sop_uid)) return;
+    const std::string line = key_of(file) + ' ' + std::to_string(stamp.size) + ' ' +
+                             std::to_string(stamp.mtime_ns) + ' ' + sop_uid + '\n';
+    if (::write(fd_, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+      ::close(fd_);  // a full disk: go on without a journal (a later run re-ingests, as duplicates)
+      fd_ = -1;
+    }
+  }
+
+  // The import ran to the end without a failure: nothing to resume.
+  void remove() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    if (!file_.empty()) ::unlink(file_.c_str());
+  }
+
+private:
+  struct Done {
+    Stamp stamp;
+    std::string sop_uid;
+  };
+
+  // 128 bits of the SHA-256 of the path relative to the directory.
+  std::string key_of(const fs::path& file) const {
+    return security::detail::sha256_hex(file.lexically_relative(base_).string()).substr(0, 32);
+  }
+
+  // Lines that do not parse (a line torn by a crash) are ignored.
+  void load() {
+    std::ifstream in(file_, std::ios::binary);
+    std::string line;
+    while (std::getline(in, line)) {
+      const auto a = line.find(' '), b = line.find(' ', a + 1), c = line.find(' ', b + 1);
+      if (a != 32 || b == std::string::npos || c == std::string::npos) continue;
+      Done d;
+      auto r1 = std::from_chars(line.data() + a + 1, line.data() + b, d.stamp.size);
+      auto r2 = std::from_chars(line.data() + b + 1, line.data() + c, d.stamp.mtime_ns);
+      if (r1.ec != std::errc{} || r1.ptr != line.data() + b || r2.ec != std::errc{} || r2.ptr != line.data() + c)
+        continue;
+      d.sop_uid = line.substr(c + 1);
+      if (!dicom::is_valid_uid(d.sop_uid)) continue;
+      done_.insert_or_assign(line.substr(0, 32), std::move(d));
+    }
+  }
+
+  fs::path base_;  // DIR as given: the walk's paths start with it
+  fs::path file_;
+  int fd_ = -1;
+  std::unordered_map<std::string, Done> done_;
+};
+
+// SIGINT or SIGTERM arrived (they are blocked: see cmd_import).
+bool stop_requested() {
+  sigset_t pending;
+  if (::sigpending(&pending) != 0) return false;
+  return sigismember(&pending, SIGINT) == 1 || sigismember(&pending, SIGTERM) == 1;
 }
 
 bool is_dicomdir(const fs::path& p) {
@@ -81,6 +210,18 @@ int cmd_import(const Global& global, const fs::path& dir) {
   dicom::init_globals();  // before any DCMTK parsing; this command is single-threaded
   services::StoreContext context{system_principal("import"), "", "", ""};
 
+  // Stop requests are taken between files, never in the middle of one.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  ::pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  bool interrupted = false;
+
+  Journal journal(inst.config().var_dir, dir);
+  if (journal.size() > 0)
+    std::cerr << "resuming: " << journal.size() << " files were imported by an earlier run\n" << std::flush;
+
   Counts counts;
   Progress progress;
   bool walk_failed = false;
@@ -99,6 +240,26 @@ int cmd_import(const Global& global, const fs::path& dir) {
     const fs::directory_entry& entry = *it;
     std::error_code type_ec;
     if (!entry.is_regular_file(type_ec) || is_dicomdir(entry.path())) continue;
+    if (stop_requested()) {
+      interrupted = true;
+      break;
+    }
+
+    Journal::Stamp stamp;
+    struct stat st {};
+    const bool stamped = ::stat(entry.path().c_str(), &st) == 0;
+    if (stamped) {
+      stamp.size = static_cast<std::uint64_t>(st.st_size);
+      stamp.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+      if (const std::string* uid = journal.lookup(entry.path(), stamp)) {
+        auto known = inst.index().find_instance(*uid);
+        if (known && *known) {
+          ++counts.skipped;
+          progress.update(counts);
+          continue;
+        }
+      }
+    }
 
     auto result = inst.ingest().ingest_file(context, entry.path());
     if (!result) {
@@ -109,6 +270,7 @@ int cmd_import(const Global& global, const fs::path& dir) {
         case services::StoreResult::Kind::duplicate: ++counts.duplicates; break;
         case services::StoreResult::Kind::quarantined: ++counts.quarantined; break;
       }
+      if (stamped) journal.record(entry.path(), stamp, result->sop_instance_uid);
     }
     progress.update(counts);
   }
@@ -118,6 +280,11 @@ int cmd_import(const Global& global, const fs::path& dir) {
   }
   progress.finish();
   std::cout << summary(counts) << '\n' << std::flush;
+  if (interrupted) {
+    print_error("import interrupted; run the same command again to resume (files already imported are skipped)");
+    return kExitFailed;
+  }
+  if (counts.failed == 0 && !walk_failed) journal.remove();
   return (counts.failed > 0 || walk_failed) ? kExitFailed : kExitOk;
 }
 

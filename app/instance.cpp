@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 
@@ -28,7 +29,7 @@ Result<std::unique_ptr<Instance>> Instance::open(config::Config config) {
   fs::create_directories(c.var_dir, ec);
   if (ec) return fail(Errc::io_error, "cannot create " + c.var_dir.string() + ": " + ec.message());
 
-  auto index = index::open_sqlite(c.index_file());
+  auto index = index::open_sqlite(c.index_file(), std::chrono::milliseconds(c.index_busy_timeout_ms));
   if (!index) return fail(index.error().code, c.index_file().string() + ": " + index.error().message);
   self->index_ = std::move(*index);
 

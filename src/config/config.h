@@ -64,7 +64,7 @@ struct Http {                              // HTTPS (DICOMweb, REST API, web UI)
   std::uint16_t port = 8443;               // 0 = HTTPS off
   std::filesystem::path web_root;          // Tresor's pages (app/) and the OHIF bundle (ohif/dist/); "" = no web UI
   std::string public_url;                  // e.g. https://pacs.example.org:8443 (absolute BulkDataURIs); "" = from the request's own listener address
-  std::size_t io_threads = 4;              // Asio threads (handlers run on them)
+  std::size_t io_threads = 16;             // Asio threads; handlers (blocking SQLite and file I/O) run on them
   std::size_t max_connections = 512;       // beyond: new connections closed at once
   std::uint32_t max_header_bytes = 16384;  // request line + headers
   std::uint64_t max_upload_bytes = 4ull << 30;  // one STOW-RS request body
@@ -92,6 +92,7 @@ struct Config {
   std::filesystem::path config_file;       // where it was loaded from
   std::filesystem::path var_dir = ".";     // index.db, store/, audit/ live here (absolute after load())
   std::string log_level = "info";
+  int index_busy_timeout_ms = 5000;        // an index write waits this long for a lock held elsewhere, then fails (retryable)
   Dimse dimse;
   Tls tls;
   BruteForce brute_force;

@@ -11,6 +11,10 @@ const Option kOptions[] = {
      [](Config& c) -> FieldRef { return &c.log_level; }},
     {"", "var_dir", "Where index.db, store/ and audit/ live. Relative paths resolve against this file's directory.",
      [](Config& c) -> FieldRef { return &c.var_dir; }},
+    {"", "index_busy_timeout_ms",
+     "How long an index write waits for a lock held by another process (tresor import, a backup) before the "
+     "store fails with a retryable status (C-STORE 0xA700, HTTP 503), in milliseconds (0..600000).",
+     [](Config& c) -> FieldRef { return &c.index_busy_timeout_ms; }, 0, 600000},
 
     {"dimse", "ae_title", "Calling peers must address us with this AE title (1..16 chars of A-Z a-z 0-9 _ . -).",
      [](Config& c) -> FieldRef { return &c.dimse.ae_title; }},
@@ -90,7 +94,7 @@ const Option kOptions[] = {
     {"http", "public_url",
      "Public origin used in absolute URLs (BulkDataURI), e.g. https://pacs.example.org:8443. Empty = https://<bind>:<port>.",
      [](Config& c) -> FieldRef { return &c.http.public_url; }},
-    {"http", "io_threads", "Threads serving HTTPS connections (1..256).",
+    {"http", "io_threads", "Threads serving HTTPS connections (1..256); handlers block on the index and the disk on these threads, so a slow WADO or STOW holds one.",
      [](Config& c) -> FieldRef { return &c.http.io_threads; }, 1, 256},
     {"http", "max_connections", "Open HTTPS connections beyond which new ones are closed at once.",
      [](Config& c) -> FieldRef { return &c.http.max_connections; }, 1, 1000000},

@@ -19,6 +19,7 @@
 //    at query time), so nothing hints at studies outside it.
 //  - every method is safe to call from many threads.
 #pragma once
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -77,7 +78,12 @@ public:
 
 // SQLite implementation (WAL). The same database file also persists peers
 // and users, so open_sqlite returns one object implementing both interfaces.
+// busy_timeout bounds how long a write waits for a lock another connection
+// (another process: tresor import, a backup tool) holds; past it the call
+// fails with Errc::unavailable and nothing is written.
 class SqliteIndex : public Index, public AccountRepository {};
-Result<std::unique_ptr<SqliteIndex>> open_sqlite(const std::filesystem::path& file);
+inline constexpr std::chrono::milliseconds kDefaultBusyTimeout{5000};
+Result<std::unique_ptr<SqliteIndex>> open_sqlite(const std::filesystem::path& file,
+                                                 std::chrono::milliseconds busy_timeout = kDefaultBusyTimeout);
 
 } // namespace tresor::index

@@ -1,10 +1,14 @@
 // One association from A-ASSOCIATE-RQ to release: the policy glue,
 // presentation context negotiation, and the command loop.
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <cerrno>
 #include <chrono>
+#include <string_view>
 #include <exception>
 #include <vector>
 
@@ -244,30 +248,98 @@ OFCondition receive_dataset(Session& s, T_ASC_PresentationContextID expected, st
   return cond;
 }
 
+namespace {
+
+// The data set's bytes after the meta header, appended to the temp file. A
+// write error (disk full, EIO) does not stop the transfer: the consumer stays
+// "good" for DCMTK, discards the rest and remembers the errno, so the whole
+// data set is still read off the wire and the C-STORE can be answered with a
+// failure status instead of an abort.
+class FailSoftFileConsumer final : public DcmConsumer {
+public:
+  explicit FailSoftFileConsumer(int fd) : fd_(fd) {}
+  OFBool good() const override { return OFTrue; }
+  OFCondition status() const override { return EC_Normal; }
+  OFBool isFlushed() const override { return OFTrue; }
+  offile_off_t avail() const override { return OFstatic_cast(offile_off_t, 1) << 30; }
+  offile_off_t write(const void* buf, offile_off_t buflen) override {
+    if (error_ == 0) {
+      const char* p = static_cast<const char*>(buf);
+      std::size_t left = static_cast<std::size_t>(buflen);
+      while (left > 0) {
+        ssize_t n = ::write(fd_, p, left);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+          error_ = n < 0 ? errno : ENOSPC;
+          break;
+        }
+        p += n;
+        left -= static_cast<std::size_t>(n);
+      }
+    }
+    return buflen;
+  }
+  void flush() override {}
+  int error() const { return error_; }
+
+private:
+  int fd_;
+  int error_ = 0;
+};
+
+class FailSoftFileStream final : public DcmOutputStream {
+public:
+  explicit FailSoftFileStream(int fd) : DcmOutputStream(&consumer_), consumer_(fd) {}
+  int error() const { return consumer_.error(); }
+
+private:
+  FailSoftFileConsumer consumer_;
+};
+
+} // namespace
+
 OFCondition receive_dataset_to_file(Session& s, T_ASC_PresentationContextID command_context,
                                     const T_DIMSE_C_StoreRQ& request, const char* file, std::uint64_t max_bytes,
-                                    bool& too_large) {
+                                    bool& too_large, int& write_error) {
   too_large = false;
-  DcmOutputFileStream* stream = nullptr;
-  OFCondition cond = DIMSE_createFilestream(OFFilename(file), &request, s.assoc, command_context, 1, &stream);
-  if (cond.bad()) {
-    // Still read the data set off the wire, so the association stays usable.
-    delete stream;
-    stream = nullptr;
-    DcmOutputFileStream sink(OFFilename("/dev/null"));
-    ReceiveLimit limit{max_bytes, s.socket(), false};
-    T_ASC_PresentationContextID pc = 0;
-    OFCondition drained =
-        DIMSE_receiveDataSetInFile(s.assoc, DIMSE_NONBLOCKING, s.server.dimse_timeout(), &pc, &sink,
-                                   limit_callback, &limit);
-    too_large = limit.exceeded;
-    return drained.bad() ? drained : cond;
-  }
+  write_error = 0;
   ReceiveLimit limit{max_bytes, s.socket(), false};
   T_ASC_PresentationContextID pc = 0;
-  cond = DIMSE_receiveDataSetInFile(s.assoc, DIMSE_NONBLOCKING, s.server.dimse_timeout(), &pc, stream,
-                                    limit_callback, &limit);
-  delete stream;  // flushes and closes the file
+  auto drain = [&](OFCondition why) {
+    // Still read the data set off the wire, so the association stays usable.
+    DcmOutputFileStream sink(OFFilename("/dev/null"));
+    OFCondition drained = DIMSE_receiveDataSetInFile(s.assoc, DIMSE_NONBLOCKING, s.server.dimse_timeout(), &pc,
+                                                     &sink, limit_callback, &limit);
+    too_large = limit.exceeded;
+    return drained.bad() ? drained : why;
+  };
+  // The meta header, written and flushed by DCMTK's own stream.
+  DcmOutputFileStream* meta = nullptr;
+  OFCondition cond = DIMSE_createFilestream(OFFilename(file), &request, s.assoc, command_context, 1, &meta);
+  if (cond.good() && meta) {
+    meta->flush();
+    if (meta->status().bad()) {
+      write_error = ENOSPC;
+      cond = meta->status();
+    }
+  }
+  delete meta;  // closes the file
+  if (cond.bad()) {
+    if (write_error == 0 && std::string_view(file) != "/dev/null") write_error = EIO;
+    return drain(cond);
+  }
+  const int fd = ::open(file, O_WRONLY | O_APPEND | O_CLOEXEC);
+  if (fd < 0) {
+    write_error = errno;
+    return drain(makeDcmnetCondition(DIMSEC_OUTOFRESOURCES, OF_error, "cannot reopen the received object"));
+  }
+  {
+    FailSoftFileStream stream(fd);
+    cond = DIMSE_receiveDataSetInFile(s.assoc, DIMSE_NONBLOCKING, s.server.dimse_timeout(), &pc, &stream,
+                                      limit_callback, &limit);
+    write_error = stream.error();
+  }
+  if (::close(fd) != 0 && write_error == 0) write_error = errno;
   too_large = limit.exceeded;
   if (cond.good() && pc != command_context)
     return makeDcmnetCondition(DIMSEC_INVALIDPRESENTATIONCONTEXTID, OF_error,

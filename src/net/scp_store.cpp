@@ -1,4 +1,6 @@
 // C-ECHO and C-STORE SCP.
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <system_error>
 
@@ -44,8 +46,9 @@ Next send_store_response(Session& s, T_ASC_PresentationContextID pc, const T_DIM
 Next refuse_store(Session& s, T_ASC_PresentationContextID pc, T_DIMSE_C_StoreRQ& rq, std::uint16_t st,
                   std::string_view comment) {
   bool too_large = false;
-  OFCondition cond =
-      receive_dataset_to_file(s, pc, rq, "/dev/null", s.server.config.dimse.max_object_bytes, too_large);
+  int write_error = 0;
+  OFCondition cond = receive_dataset_to_file(s, pc, rq, "/dev/null", s.server.config.dimse.max_object_bytes,
+                                             too_large, write_error);
   if (cond.bad() || too_large) return Next::abort;
   return send_store_response(s, pc, rq, st, comment);
 }
@@ -75,7 +78,21 @@ Next handle_store(Session& s, T_ASC_PresentationContextID pc, T_DIMSE_C_StoreRQ&
   }
   const std::uint64_t max_bytes = s.server.config.dimse.max_object_bytes;
   bool too_large = false;
-  OFCondition cond = receive_dataset_to_file(s, pc, rq, temp->path.c_str(), max_bytes, too_large);
+  int write_error = 0;
+  OFCondition cond = receive_dataset_to_file(s, pc, rq, temp->path.c_str(), max_bytes, too_large, write_error);
+  if (cond.good() && !too_large && write_error != 0) {
+    // Disk full (or an I/O error) while writing: the data set was read to its
+    // end, so the association goes on; nothing of this object is kept.
+    ingest.discard(*temp);
+    const bool full = write_error == ENOSPC || write_error == EDQUOT;
+    const std::string reason = full ? "out of storage space" : "cannot write the received object";
+    audit::Event e = s.event(audit::Type::store, audit::Outcome::failure);
+    e.sop_uid = rq.AffectedSOPInstanceUID;
+    e.reason = reason;
+    s.server.deps.audit.record(e);
+    log::warn("dimse: C-STORE from {} ({}): {} ({})", s.principal.name, s.source_ip, reason, std::strerror(write_error));
+    return send_store_response(s, pc, rq, status::out_of_resources, reason);
+  }
   if (cond.bad() || too_large) {
     std::error_code ec;
     std::filesystem::remove(temp->path, ec);

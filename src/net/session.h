@@ -81,9 +81,14 @@ OFCondition receive_dataset(Session& s, T_ASC_PresentationContextID expected, st
 
 // Receives the data set that follows a command into `file` (Part-10, meta
 // header written by DCMTK; "/dev/null" discards), at most `max_bytes`.
+// Streams a C-STORE data set into `file` (meta header + data set, never
+// held in memory). `too_large`: the data set passed max_bytes and the
+// connection was cut. `write_error`: an errno when writing the file failed
+// (disk full, EIO); the data set was still read to its end, so the caller can
+// answer with a failure status and keep the association.
 OFCondition receive_dataset_to_file(Session& s, T_ASC_PresentationContextID command_context,
                                     const T_DIMSE_C_StoreRQ& request, const char* file, std::uint64_t max_bytes,
-                                    bool& too_large);
+                                    bool& too_large, int& write_error);
 
 // A status detail data set carrying ErrorComment (0000,0902).
 std::unique_ptr<DcmDataset> status_detail(std::string_view message);

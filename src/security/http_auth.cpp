@@ -50,7 +50,10 @@
 #include <openssl/crypto.h>
 
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <mutex>
+#include <unordered_set>
 #include <utility>
 
 #include "security/auth_crypto.h"
@@ -190,6 +193,11 @@ struct HttpAuthenticator::Impl {
   std::string cache_key;  // per-process HMAC key for the Basic cache
   std::mutex cache_mutex;
   BoundedMap<CachedVerification> cache{kMaxCacheEntries};
+  // Single flight: cache keys whose Argon2id verification is running. Other
+  // requests with the same credentials wait for it (bounded) and then use
+  // the cache, instead of piling up verifications on the io threads.
+  std::unordered_set<std::string> verifying;
+  std::condition_variable verified;
   std::mutex session_mutex;
   BoundedMap<Session> sessions{kMaxSessions};
 
@@ -295,6 +303,36 @@ Result<User> HttpAuthenticator::Impl::check_password(std::string_view username, 
     (void)verify_password(dummy_hash, password);
     return deny("", source, "unknown user (name not recorded: it may be a mistyped password)", method,
                 Count::account_and_source, now, name);
+  }
+  // Single flight per cache key (see `verifying`): wait while the same
+  // credentials are being verified, then take that verification's result
+  // from the cache if it succeeded.
+  struct Flight {
+    Impl* self = nullptr;
+    const std::string* key = nullptr;
+    ~Flight() {
+      if (!self) return;
+      {
+        std::lock_guard lock(self->cache_mutex);
+        self->verifying.erase(*key);
+      }
+      self->verified.notify_all();
+    }
+  } flight;
+  if (!key.empty()) {
+    std::unique_lock lock(cache_mutex);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (verifying.contains(key) && verified.wait_until(lock, deadline) != std::cv_status::timeout) {
+    }
+    if (CachedVerification* e = cache.find(key);
+        e && now < e->expires && e->username == name && user->enabled &&
+        detail::constant_time_equal(e->hash_digest, detail::sha256(user->password_hash))) {
+      return std::move(*user);
+    }
+    if (verifying.insert(key).second) {
+      flight.self = this;  // from here on, ~Flight ends this verification's flight
+      flight.key = &key;
+    }
   }
   if (!verify_password(user->password_hash, password)) {
     return deny(name, source, "wrong password", method, Count::account_and_source, now, name);

@@ -209,10 +209,9 @@ Result<StoreResult> IngestService::ingest_file(const StoreContext& ctx, const st
   if (size > limits_.max_object_bytes) return fail(Errc::too_large, "object exceeds the size limit");
   auto temp = store_.create_temp();
   if (!temp) return std::unexpected(temp.error());
-  std::filesystem::copy_file(file, temp->path, std::filesystem::copy_options::overwrite_existing, ec);
-  if (ec) {
+  if (auto copied = store_.fill_temp(*temp, file); !copied) {
     store_.abort(*temp);
-    return fail(Errc::io_error, "cannot copy " + file.filename().string() + ": " + ec.message());
+    return std::unexpected(copied.error());
   }
   return ingest(ctx, *temp);
 }

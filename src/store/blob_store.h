@@ -19,6 +19,22 @@
 //    item's blob and directory entry are durable. It consumes every temp in
 //    every case; on any failure it removes the blobs it created and reports
 //    the one error for the whole batch;
+//  - create_temp() refuses (Errc::resource_exhausted) when the store's file
+//    system has less free space than a reserve: 1% of its size, at least
+//    1 MiB and at most 256 MiB (or fewer than 64 free inodes). A sender
+//    then gets a clean "out of resources" answer before any byte is
+//    written, instead of a write failing in the middle of an object, and
+//    the index and the audit log (usually on the same file system) keep
+//    room to work. An object larger than what is left above the reserve can
+//    still meet ENOSPC while it is written;
+//  - fill_temp() copies a file into a temp blob (tresor import); on failure
+//    the temp is left to the caller, who aborts it;
+//  - every system call on the store's files goes through the FileSystem
+//    given to open_fs_store() (store/file_system.h: the fault-injection seam);
+//    a failure is reported as Errc::resource_exhausted when the file system
+//    is full (ENOSPC, EDQUOT) and Errc::io_error otherwise, and leaves
+//    nothing of the failed call behind: no temp it consumed, no blob it
+//    created;
 //  - after a crash, files left in <root>/tmp are garbage (clean_temp()).
 #pragma once
 #include <cstdint>
@@ -28,6 +44,7 @@
 #include <utility>
 #include <vector>
 #include "core/error.h"
+#include "store/file_system.h"
 
 namespace tresor::store {
 
@@ -43,6 +60,7 @@ public:
   virtual Result<bool> commit(const TempBlob& temp, const std::string& key) = 0;
   // Group commit (see above): one created flag per item, in order.
   virtual Result<std::vector<bool>> commit_batch(const std::vector<std::pair<TempBlob, std::string>>& items) = 0;
+  virtual Status fill_temp(const TempBlob& temp, const std::filesystem::path& source) = 0;
   virtual void abort(const TempBlob& temp) noexcept = 0;
   virtual Result<std::filesystem::path> path_of(const std::string& key) const = 0;
   virtual Status remove(const std::string& key) = 0;
@@ -50,8 +68,10 @@ public:
   virtual void clean_temp() noexcept = 0;
 };
 
-// Filesystem implementation rooted at `root` (created if missing).
-Result<std::unique_ptr<BlobStore>> open_fs_store(const std::filesystem::path& root);
+// Filesystem implementation rooted at `root` (created if missing). `fs` must
+// outlive the store.
+Result<std::unique_ptr<BlobStore>> open_fs_store(const std::filesystem::path& root,
+                                                 FileSystem& fs = real_file_system());
 
 // Lowercase hex SHA-256 of the file's bytes from `offset` to the end.
 Result<std::string> sha256_file(const std::filesystem::path& file, std::uint64_t offset);

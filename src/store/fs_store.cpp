@@ -1,11 +1,15 @@
 // Filesystem blob store: <root>/tmp/<random> while writing,
 // <root>/<k0k1>/<key> once committed. See blob_store.h for the contract.
 // The 256 shard directories are created when the store is opened, so an
-// ingest never pays for a mkdir (a new inode on the hot path).
+// ingest never pays for a mkdir (a new inode on the hot path). Every system
+// call on the store's files goes through fs_ (store/file_system.h), the seam
+// the fault tests use to fail writes, fsyncs and links.
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
@@ -13,6 +17,7 @@
 #include <mutex>
 #include <random>
 #include <set>
+#include <vector>
 
 #include "core/log.h"
 #include "store/blob_store.h"
@@ -29,18 +34,33 @@ bool is_valid_key(std::string_view key) noexcept {
 
 namespace {
 
+// A full file system (or quota) is "out of resources" (C-STORE 0xA700, HTTP
+// 503: the sender may retry later); anything else is an I/O error.
 Error io_error(const std::string& what, int err) {
-  return make_error(err == ENOSPC ? Errc::resource_exhausted : Errc::io_error,
+  return make_error(err == ENOSPC || err == EDQUOT ? Errc::resource_exhausted : Errc::io_error,
                     what + ": " + std::strerror(err));
 }
 
-Status fsync_path(const fs::path& p, bool directory) {
-  int fd = ::open(p.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
+Status fsync_path(FileSystem& fsys, const fs::path& p, bool directory) {
+  int fd = fsys.open(p.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC, 0);
   if (fd < 0) return std::unexpected(io_error("open for fsync", errno));
-  int rc = ::fsync(fd);
+  int rc = fsys.fsync(fd);
   int err = errno;
-  ::close(fd);
+  fsys.close(fd);
   if (rc != 0) return std::unexpected(io_error("fsync", err));
+  return {};
+}
+
+// Writes all of [data, data + size) to fd (short writes and EINTR retried).
+Status write_all(FileSystem& fsys, int fd, const char* data, std::size_t size) {
+  while (size > 0) {
+    ssize_t n = fsys.write(fd, data, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return std::unexpected(io_error("write temp blob", errno));
+    if (n == 0) return std::unexpected(io_error("write temp blob", EIO));
+    data += n;
+    size -= static_cast<std::size_t>(n);
+  }
   return {};
 }
 
@@ -58,24 +78,63 @@ std::string random_name() {
 // with other jobs writing to the same file system).
 constexpr std::size_t kMinSyncfsBatch = 3;
 
+// Free space kept in reserve (see blob_store.h): 1% of the file system,
+// within these bounds, and a few inodes.
+constexpr std::uint64_t kMinReserveBytes = 1ull << 20;
+constexpr std::uint64_t kMaxReserveBytes = 256ull << 20;
+constexpr std::uint64_t kMinFreeInodes = 64;
+
 class FsBlobStore final : public BlobStore {
 public:
-  FsBlobStore(fs::path root, int sync_fd) : root_(std::move(root)), tmp_(root_ / "tmp"), sync_fd_(sync_fd) {}
-  ~FsBlobStore() override { ::close(sync_fd_); }
+  FsBlobStore(fs::path root, int sync_fd, FileSystem& fsys)
+      : root_(std::move(root)), tmp_(root_ / "tmp"), sync_fd_(sync_fd), fs_(fsys) {}
+  ~FsBlobStore() override { fs_.close(sync_fd_); }
   FsBlobStore(const FsBlobStore&) = delete;
   FsBlobStore& operator=(const FsBlobStore&) = delete;
 
   Result<TempBlob> create_temp() override {
+    if (auto room = check_free_space(); !room) return std::unexpected(room.error());
     for (int attempt = 0; attempt < 4; ++attempt) {
       fs::path p = tmp_ / random_name();
-      int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+      int fd = fs_.open(p.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
       if (fd >= 0) {
-        ::close(fd);
+        fs_.close(fd);
         return TempBlob{p};
       }
       if (errno != EEXIST) return std::unexpected(io_error("create temp blob", errno));
     }
     return fail(Errc::internal, "could not create a unique temp blob");
+  }
+
+  // A plain read/write loop (not copy_file_range) so that every write goes
+  // through the seam. close() is checked: some file systems report a
+  // deferred write error there.
+  Status fill_temp(const TempBlob& temp, const fs::path& source) override {
+    if (temp.path.parent_path() != tmp_) return fail(Errc::internal, "temp blob outside the store");
+    const int in = fs_.open(source.c_str(), O_RDONLY | O_CLOEXEC, 0);  // a symlinked file is imported, as before
+    if (in < 0) return std::unexpected(io_error("open " + source.filename().string(), errno));
+    const int out = fs_.open(temp.path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0);
+    if (out < 0) {
+      const int err = errno;
+      fs_.close(in);
+      return std::unexpected(io_error("open temp blob", err));
+    }
+    std::vector<char> buf(256 * 1024);
+    Status st;
+    for (;;) {
+      ssize_t n = fs_.read(in, buf.data(), buf.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        st = std::unexpected(io_error("read " + source.filename().string(), errno));
+        break;
+      }
+      if (n == 0) break;
+      st = write_all(fs_, out, buf.data(), static_cast<std::size_t>(n));
+      if (!st) break;
+    }
+    fs_.close(in);
+    if (fs_.close(out) != 0 && st) st = std::unexpected(io_error("close temp blob", errno));
+    return st;
   }
 
   // Link first, then fsync the object through its final name, then its
@@ -91,20 +150,20 @@ public:
     if (!is_valid_key(key)) return fail(Errc::internal, "invalid blob key");
     if (temp.path.parent_path() != tmp_) return fail(Errc::internal, "temp blob outside the store");
     const fs::path dst = final_path(key);
-    if (::link(temp.path.c_str(), dst.c_str()) != 0) {
+    if (fs_.link(temp.path.c_str(), dst.c_str()) != 0) {
       const int err = errno;
       abort(temp);
       if (err != EEXIST) return std::unexpected(io_error("link blob", err));
       // Same content already stored, perhaps by a concurrent ingest that has
       // not finished its fsync: make it durable before anyone relies on it.
-      if (auto s = fsync_path(dst, false); !s) return std::unexpected(s.error());
+      if (auto s = fsync_path(fs_, dst, false); !s) return std::unexpected(s.error());
       return false;
     }
-    ::unlink(temp.path.c_str());
-    auto synced = fsync_path(dst, false);
-    if (synced) synced = fsync_path(dst.parent_path(), true);
+    fs_.unlink(temp.path.c_str());
+    auto synced = fsync_path(fs_, dst, false);
+    if (synced) synced = fsync_path(fs_, dst.parent_path(), true);
     if (!synced) {
-      ::unlink(dst.c_str());
+      fs_.unlink(dst.c_str());
       return std::unexpected(synced.error());
     }
     return true;
@@ -131,13 +190,13 @@ public:
     std::vector<bool> created(items.size(), false);
     std::vector<fs::path> made;  // final names this call created (removed again on failure)
     auto undo = [&] {
-      for (const auto& p : made) ::unlink(p.c_str());
+      for (const auto& p : made) fs_.unlink(p.c_str());
     };
     for (std::size_t i = 0; i < items.size(); ++i) {
       const auto& [temp, key] = items[i];
       const fs::path dst = final_path(key);
-      if (::link(temp.path.c_str(), dst.c_str()) == 0) {
-        ::unlink(temp.path.c_str());
+      if (fs_.link(temp.path.c_str(), dst.c_str()) == 0) {
+        fs_.unlink(temp.path.c_str());
         created[i] = true;
         made.push_back(dst);
         continue;
@@ -157,7 +216,7 @@ public:
   }
 
   void abort(const TempBlob& temp) noexcept override {
-    if (temp.path.parent_path() == tmp_) ::unlink(temp.path.c_str());
+    if (temp.path.parent_path() == tmp_) fs_.unlink(temp.path.c_str());
   }
 
   Result<fs::path> path_of(const std::string& key) const override {
@@ -167,7 +226,7 @@ public:
 
   Status remove(const std::string& key) override {
     if (!is_valid_key(key)) return fail(Errc::invalid_argument, "invalid blob key");
-    if (::unlink(final_path(key).c_str()) != 0 && errno != ENOENT)
+    if (fs_.unlink(final_path(key).c_str()) != 0 && errno != ENOENT)
       return std::unexpected(io_error("remove blob", errno));
     return {};
   }
@@ -189,11 +248,27 @@ public:
 
   void clean_temp() noexcept override {
     std::error_code ec;
-    for (auto& e : fs::directory_iterator(tmp_, ec)) fs::remove(e.path(), ec);
+    for (auto& e : fs::directory_iterator(tmp_, ec)) fs_.unlink(e.path().c_str());
   }
 
 private:
   fs::path final_path(const std::string& key) const { return root_ / key.substr(0, 2) / key; }
+
+  // One fstatvfs per new object (about a microsecond). If the file system
+  // cannot tell, the writes will.
+  Status check_free_space() {
+    struct statvfs sv {};
+    if (fs_.fstatvfs(sync_fd_, &sv) != 0) return {};
+    const std::uint64_t unit = sv.f_frsize ? sv.f_frsize : sv.f_bsize;
+    const std::uint64_t total = static_cast<std::uint64_t>(sv.f_blocks) * unit;
+    const std::uint64_t avail = static_cast<std::uint64_t>(sv.f_bavail) * unit;
+    const std::uint64_t reserve = std::clamp(total / 100, kMinReserveBytes, kMaxReserveBytes);
+    const bool inodes_short = sv.f_files > 0 && static_cast<std::uint64_t>(sv.f_favail) < kMinFreeInodes;
+    if (avail >= reserve && !inodes_short) return {};
+    return fail(Errc::resource_exhausted, "the store's file system is full (" + std::to_string(avail >> 20) +
+                                              " MiB free, " + std::to_string(reserve >> 20) +
+                                              " MiB kept in reserve" + (inodes_short ? ", no free inodes" : "") + ")");
+  }
 
   // Error reporting: syncfs(2) reports (Linux >= 5.8) every write-back error
   // on the file system since the previous syncfs on the same open file, so
@@ -206,7 +281,7 @@ private:
     if (items.size() >= kMinSyncfsBatch) {
       std::lock_guard lock(sync_mutex_);
       if (!sync_failed_) {
-        if (::syncfs(sync_fd_) == 0) return {};
+        if (fs_.syncfs(sync_fd_) == 0) return {};
         const int err = errno;
         sync_failed_ = true;
         log::error("store: syncfs failed ({}); later batches are synced object by object", std::strerror(err));
@@ -219,36 +294,42 @@ private:
     std::set<fs::path> dirs;
     for (const auto& [temp, key] : items) {
       const fs::path dst = final_path(key);
-      if (auto s = fsync_path(dst, false); !s) return s;
+      if (auto s = fsync_path(fs_, dst, false); !s) return s;
       dirs.insert(dst.parent_path());
     }
     for (const auto& d : dirs)
-      if (auto s = fsync_path(d, true); !s) return s;
+      if (auto s = fsync_path(fs_, d, true); !s) return s;
     return {};
   }
 
   fs::path root_, tmp_;
   int sync_fd_;  // the store root, opened with the store: syncfs() target
+  FileSystem& fs_;
   std::mutex sync_mutex_;
   bool sync_failed_ = false;  // guarded by sync_mutex_
 };
 
 } // namespace
 
-Result<std::unique_ptr<BlobStore>> open_fs_store(const fs::path& root) {
+Result<std::unique_ptr<BlobStore>> open_fs_store(const fs::path& root, FileSystem& fsys) {
   std::error_code ec;
-  fs::create_directories(root / "tmp", ec);
+  fs::create_directories(root, ec);
   if (ec) return fail(Errc::io_error, "cannot create store directory " + root.string() + ": " + ec.message());
   ::chmod(root.c_str(), 0700);
+  auto make_dir = [&](const fs::path& d) -> Status {
+    if (fsys.mkdir(d.c_str(), 0700) != 0 && errno != EEXIST)
+      return std::unexpected(io_error("cannot create store directory " + d.filename().string(), errno));
+    return {};
+  };
+  if (auto s = make_dir(root / "tmp"); !s) return std::unexpected(s.error());
   static const char* hex = "0123456789abcdef";
   for (int i = 0; i < 256; ++i) {
     const char shard[3] = {hex[i >> 4], hex[i & 15], 0};
-    fs::create_directory(root / shard, ec);
-    if (ec) return fail(Errc::io_error, "cannot create store shard directory: " + ec.message());
+    if (auto s = make_dir(root / shard); !s) return std::unexpected(s.error());
   }
-  int sync_fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int sync_fd = fsys.open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
   if (sync_fd < 0) return std::unexpected(io_error("open store directory", errno));
-  return std::unique_ptr<BlobStore>(new FsBlobStore(root, sync_fd));
+  return std::unique_ptr<BlobStore>(new FsBlobStore(root, sync_fd, fsys));
 }
 
 } // namespace tresor::store

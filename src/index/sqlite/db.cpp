@@ -1,5 +1,8 @@
 #include "index/sqlite/db.h"
 
+#include <algorithm>
+#include <cstdint>
+
 namespace tresor::index::sqlite {
 namespace {
 
@@ -87,7 +90,8 @@ bool Stmt::is_null(int column) const { return sqlite3_column_type(s_, column) ==
 
 // ---- Connection ----
 
-Result<std::unique_ptr<Connection>> Connection::open(const std::filesystem::path& file, Mode mode) {
+Result<std::unique_ptr<Connection>> Connection::open(const std::filesystem::path& file, Mode mode,
+                                                    std::chrono::milliseconds busy_timeout) {
   sqlite3* db = nullptr;
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
   if (mode == Mode::writer) flags |= SQLITE_OPEN_CREATE;
@@ -105,14 +109,21 @@ Result<std::unique_ptr<Connection>> Connection::open(const std::filesystem::path
   sqlite3_db_config(db, SQLITE_DBCONFIG_DQS_DML, 0, nullptr);
   sqlite3_db_config(db, SQLITE_DBCONFIG_DQS_DDL, 0, nullptr);
   sqlite3_extended_result_codes(db, 1);
-  sqlite3_busy_timeout(db, 5000);
+  // Bounded wait for a lock held by another connection (in WAL mode: another
+  // writer, e.g. `tresor import` beside `serve`; a reader never blocks us).
+  const auto ms = std::clamp<std::chrono::milliseconds::rep>(busy_timeout.count(), 0, INT32_MAX);
+  sqlite3_busy_timeout(db, static_cast<int>(ms));
 
   const char* common =
       "PRAGMA foreign_keys=ON;"
       "PRAGMA synchronous=NORMAL;"
-      "PRAGMA temp_store=MEMORY;"
-      "PRAGMA cache_size=-32768;";  // 32 MiB per connection
+      "PRAGMA temp_store=MEMORY;";
   if (auto s = c->exec(common); !s) return std::unexpected(s.error());
+  // Page cache: 32 MiB for the one writer, 8 MiB for each pooled reader (at
+  // most kMaxReaders of them: sqlite_index.cpp), so the index's memory stays
+  // bounded however many associations and HTTP requests query at once.
+  if (auto s = c->exec(mode == Mode::writer ? "PRAGMA cache_size=-32768;" : "PRAGMA cache_size=-8192;"); !s)
+    return std::unexpected(s.error());
   if (mode == Mode::writer) {
     // journal_mode returns a row; WAL is persistent in the file.
     auto st = c->prepare("PRAGMA journal_mode=WAL");

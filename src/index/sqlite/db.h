@@ -9,6 +9,7 @@
 //    SQLite's text, never bound values.
 #pragma once
 #include <sqlite3.h>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -52,7 +53,12 @@ private:
 class Connection {
 public:
   enum class Mode { writer, reader };
-  static Result<std::unique_ptr<Connection>> open(const std::filesystem::path& file, Mode mode);
+  // busy_timeout: how long a statement waits (SQLite retries with short
+  // sleeps) for a lock another connection holds before it fails with
+  // SQLITE_BUSY (Errc::unavailable).
+  static Result<std::unique_ptr<Connection>> open(
+      const std::filesystem::path& file, Mode mode,
+      std::chrono::milliseconds busy_timeout = std::chrono::milliseconds{5000});
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;

@@ -11,8 +11,9 @@
 
 namespace tresor::index {
 
-Result<std::unique_ptr<SqliteIndex>> open_sqlite(const std::filesystem::path& file) {
-  auto impl = sqlite::SqliteIndexImpl::open(file);
+Result<std::unique_ptr<SqliteIndex>> open_sqlite(const std::filesystem::path& file,
+                                                 std::chrono::milliseconds busy_timeout) {
+  auto impl = sqlite::SqliteIndexImpl::open(file, busy_timeout);
   if (!impl) return std::unexpected(impl.error());
   return std::unique_ptr<SqliteIndex>(std::move(*impl));
 }
@@ -22,7 +23,10 @@ Result<std::unique_ptr<SqliteIndex>> open_sqlite(const std::filesystem::path& fi
 namespace tresor::index::sqlite {
 namespace {
 
-constexpr std::size_t kMaxIdleReaders = 8;
+// Reader connections: at most this many exist (idle or leased); a query that
+// finds none free waits for one (within the busy timeout). Bounds memory (8 MiB
+// page cache each, db.cpp) and keeps caches warm under load.
+constexpr std::size_t kMaxReaders = 16;
 constexpr std::size_t kMaxFieldBytes = 4096;
 
 // The InstanceRecord as quarantine columns (same names as the struct members,
@@ -116,7 +120,8 @@ Status validate(const InstanceRecord& r, const BlobInfo& b) {
 
 // ---- lifecycle ----
 
-Result<std::unique_ptr<SqliteIndexImpl>> SqliteIndexImpl::open(const std::filesystem::path& file) {
+Result<std::unique_ptr<SqliteIndexImpl>> SqliteIndexImpl::open(const std::filesystem::path& file,
+                                                              std::chrono::milliseconds busy_timeout) {
   if (file.empty()) return std::unexpected(make_error(Errc::invalid_argument, "index: empty database path"));
   // Create the file owner-only before SQLite touches it; the -wal and -shm
   // files inherit its permissions.
@@ -126,8 +131,8 @@ Result<std::unique_ptr<SqliteIndexImpl>> SqliteIndexImpl::open(const std::filesy
   } else if (errno != EEXIST) {
     return std::unexpected(make_error(Errc::io_error, std::string("index: cannot create database: ") + std::strerror(errno)));
   }
-  std::unique_ptr<SqliteIndexImpl> self(new SqliteIndexImpl(file));
-  auto w = Connection::open(file, Connection::Mode::writer);
+  std::unique_ptr<SqliteIndexImpl> self(new SqliteIndexImpl(file, busy_timeout));
+  auto w = Connection::open(file, Connection::Mode::writer, busy_timeout);
   if (!w) return std::unexpected(w.error());
   self->writer_ = std::move(*w);
   if (auto s = migrate(*self->writer_, embedded_migrations()); !s) return std::unexpected(s.error());
@@ -140,21 +145,36 @@ SqliteIndexImpl::~SqliteIndexImpl() = default;
 
 SqliteIndexImpl::Lease::~Lease() {
   if (!c_) return;
-  std::lock_guard lock(owner_->pool_mu_);
-  if (owner_->idle_.size() < kMaxIdleReaders) owner_->idle_.push_back(std::move(c_));
+  {
+    std::lock_guard lock(owner_->pool_mu_);
+    owner_->idle_.push_back(std::move(c_));
+  }
+  owner_->pool_cv_.notify_one();
 }
 
 Result<SqliteIndexImpl::Lease> SqliteIndexImpl::reader() {
-  {
-    std::lock_guard lock(pool_mu_);
-    if (!idle_.empty()) {
-      auto c = std::move(idle_.back());
-      idle_.pop_back();
-      return Lease(this, std::move(c));
-    }
+  std::unique_lock lock(pool_mu_);
+  const auto deadline = std::chrono::steady_clock::now() + std::max(busy_timeout_, std::chrono::milliseconds(1000));
+  while (idle_.empty() && open_readers_ >= kMaxReaders) {
+    if (pool_cv_.wait_until(lock, deadline) == std::cv_status::timeout && idle_.empty())
+      return std::unexpected(make_error(Errc::unavailable, "index: every reader connection is busy"));
   }
-  auto c = Connection::open(file_, Connection::Mode::reader);
-  if (!c) return std::unexpected(c.error());
+  if (!idle_.empty()) {
+    auto c = std::move(idle_.back());
+    idle_.pop_back();
+    return Lease(this, std::move(c));
+  }
+  ++open_readers_;  // reserved before opening, outside the lock
+  lock.unlock();
+  auto c = Connection::open(file_, Connection::Mode::reader, busy_timeout_);
+  if (!c) {
+    {
+      std::lock_guard relock(pool_mu_);
+      --open_readers_;
+    }
+    pool_cv_.notify_one();
+    return std::unexpected(c.error());
+  }
   return Lease(this, std::move(*c));
 }
 

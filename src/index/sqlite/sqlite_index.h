@@ -6,8 +6,10 @@
 //    queries run alongside ingest (WAL) and see every committed insert;
 //  - the database file is created 0600 and migrated at open.
 #pragma once
+#include <chrono>
 #include <filesystem>
 #include <memory>
+#include <condition_variable>
 #include <mutex>
 #include <vector>
 #include "index/index.h"
@@ -17,7 +19,8 @@ namespace tresor::index::sqlite {
 
 class SqliteIndexImpl final : public SqliteIndex {
 public:
-  static Result<std::unique_ptr<SqliteIndexImpl>> open(const std::filesystem::path& file);
+  static Result<std::unique_ptr<SqliteIndexImpl>> open(const std::filesystem::path& file,
+                                                       std::chrono::milliseconds busy_timeout);
   ~SqliteIndexImpl() override;
 
   // Index
@@ -63,16 +66,20 @@ private:
     std::unique_ptr<Connection> c_;
   };
 
-  explicit SqliteIndexImpl(std::filesystem::path file) : file_(std::move(file)) {}
+  SqliteIndexImpl(std::filesystem::path file, std::chrono::milliseconds busy_timeout)
+      : file_(std::move(file)), busy_timeout_(busy_timeout) {}
   Result<Lease> reader();
   Result<InsertResult> insert_locked(const InstanceRecord& record, const BlobInfo& blob, bool force);
   Result<std::vector<QuarantineEntry>> read_quarantine(const char* where, std::int64_t id);
 
   std::filesystem::path file_;
+  std::chrono::milliseconds busy_timeout_;  // every connection's lock wait bound
   std::mutex writer_mu_;
   std::unique_ptr<Connection> writer_;
   std::mutex pool_mu_;
+  std::condition_variable pool_cv_;            // a reader came back to idle_
   std::vector<std::unique_ptr<Connection>> idle_;
+  std::size_t open_readers_ = 0;               // idle + leased, <= kMaxReaders
 };
 
 } // namespace tresor::index::sqlite

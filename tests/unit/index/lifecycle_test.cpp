@@ -2,6 +2,9 @@
 #include <sys/stat.h>
 #include <chrono>
 #include <thread>
+#include <atomic>
+#include <unistd.h>
+#include <vector>
 #include "index/sqlite/migrations.h"
 #include "index/sqlite/query.h"
 #include "index_test_support.h"
@@ -31,6 +34,37 @@ TEST_F(Lifecycle, AppliesEveryEmbeddedMigrationInOrder) {
   for (const char* t : {"api_token", "instance", "patient", "peers", "quarantine", "schema_version", "series",
                         "study", "study_label", "users"})
     EXPECT_NE(std::find(tables.begin(), tables.end(), t), tables.end()) << t;
+}
+
+// Index files this process holds open (main database file only).
+static int open_index_descriptors(const std::filesystem::path& db) {
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+    std::error_code ec;
+    auto target = std::filesystem::read_symlink(e.path(), ec);
+    if (!ec && target == db) ++n;
+  }
+  return n;
+}
+
+TEST_F(Lifecycle, ManyConcurrentQueriesShareABoundedPoolOfReaderConnections) {
+  ASSERT_EQ(store(make_record("PAT1", "1.2.3", "1.2.3.1", "1.2.3.1.1")), InsertOutcome::stored);
+  std::atomic<int> failures{0}, peak{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 48; ++t)
+    threads.emplace_back([&] {
+      for (int i = 0; i < 20; ++i) {
+        auto rows = index_->find(request(QueryModel::study_root, Level::study, {{tags::PatientID, "PAT1"}}), 10);
+        if (!rows || rows->size() != 1) ++failures;
+        int now = open_index_descriptors(db_file());
+        for (int p = peak.load(); now > p && !peak.compare_exchange_weak(p, now);) {}
+      }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  // One writer plus at most 16 readers, however many threads query at once.
+  EXPECT_LE(peak.load(), 17);
+  EXPECT_GE(peak.load(), 2);
 }
 
 TEST_F(Lifecycle, ReopeningKeepsDataAndDoesNotRerunMigrations) {

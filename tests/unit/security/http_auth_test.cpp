@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <thread>
+#include <vector>
 
 #include "security/auth_crypto.h"
 #include "security/passwords.h"
@@ -272,6 +273,23 @@ TEST_F(HttpAuth, CachedBasicVerificationStillFollowsTheCurrentUserRecord) {
   carol.enabled = false;
   accounts_.put_user(carol);
   expect_unauthenticated(with_header(basic("carol", kPassword)));
+}
+
+TEST_F(HttpAuth, ConcurrentFirstRequestsWithTheSameCredentialsAllSucceedAndAWrongPasswordStillFails) {
+  // The first verification runs once; the others wait for it and use the cache.
+  std::atomic<int> ok{0}, denied{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i)
+    threads.emplace_back([&] {
+      if (with_header(basic("carol", kPassword)).has_value()) ++ok;
+    });
+  threads.emplace_back([&] {
+    if (!with_header(basic("carol", kWrong)).has_value()) ++denied;
+  });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 8);
+  EXPECT_EQ(denied.load(), 1);
+  expect_unauthenticated(with_header(basic("carol", kWrong)));
 }
 
 TEST_F(HttpAuth, RepositoryFailureIsReportedAsUnavailableNotAsBadCredentials) {
