@@ -9,8 +9,10 @@ endif()
 if(CMAKE_CXX_COMPILER_VERSION VERSION_LESS 16)
   message(FATAL_ERROR "TRESOR_FUZZ needs clang >= 16 for std::expected (Debian 12: apt-get install clang-16 libclang-rt-16-dev)")
 endif()
+# Debug information comes from the build type (make test-hardening: -O1
+# -gline-tables-only, enough for symbolized stacks and a faster build).
 add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
-                    -fno-omit-frame-pointer -g
+                    -fno-omit-frame-pointer
                     # clang warns about gcc-only warning flags of the main build
                     -Wno-unknown-warning-option)
 add_link_options(-fsanitize=address,undefined)

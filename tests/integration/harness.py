@@ -9,6 +9,8 @@ Contract:
 Environment:
   TRESOR_BIN   path of the tresor executable (default <repo>/build/app/tresor)
   TRESOR_KEEP  if set, temp dirs are kept (for debugging)
+  TRESOR_ITEST_TIMEOUT_SCALE  multiplies the start-up and command timeouts
+               (default 1; `make test-sanitize` and `make test-hardening` set 3: slower sanitized build)
 """
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ TRESOR_BIN = Path(os.environ.get("TRESOR_BIN", REPO / "build" / "app" / "tresor"
 SYSTEM_PYTHON = "/usr/bin/python3"  # has python3-pydicom (Debian package)
 PYDICOM_TEST_FILES = Path("/usr/lib/python3/dist-packages/pydicom/data/test_files")
 AE = "TRESOR_TEST"
+TIMEOUT_SCALE = max(1.0, float(os.environ.get("TRESOR_ITEST_TIMEOUT_SCALE", "1")))
 
 
 def shared_dir() -> Path:
@@ -130,7 +133,8 @@ class Run:
 
 def run(cmd: list[str], timeout: float = 60, input: str | None = None, cwd: str | None = None,
         env: dict | None = None) -> Run:
-    """Runs a command with a hard timeout; never raises on failure."""
+    """Runs a command with a hard timeout (times TIMEOUT_SCALE); never raises on failure."""
+    timeout *= TIMEOUT_SCALE
     start = time.monotonic()
     p = _register(subprocess.Popen([str(c) for c in cmd], stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
@@ -340,6 +344,7 @@ class Tresor:
 
         self._reader = threading.Thread(target=reader, daemon=True)
         self._reader.start()
+        timeout *= TIMEOUT_SCALE
         self._ready.wait(timeout)
         if proc.poll() is not None or not any("listening dimse-tls" in l for l in self.output):
             out = "\n".join(self.output[-50:])
