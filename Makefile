@@ -106,7 +106,7 @@ FUZZ_BUILD_DIR := $(HARDEN_BUILD_DIR)
 FUZZ_CXX := clang++-16
 # Debian 12's default clang (14) cannot compile std::expected; clang-16 can.
 FUZZ_PACKAGES := clang-16 libclang-rt-16-dev llvm-16
-FUZZ_TARGETS := fuzz_multipart fuzz_accept fuzz_qido fuzz_jwt fuzz_dicom_inspect fuzz_dimse_command fuzz_dimse_pdu
+FUZZ_TARGETS := fuzz_multipart fuzz_accept fuzz_qido fuzz_jwt fuzz_dicom_inspect fuzz_dimse_command fuzz_dimse_pdu fuzz_admin_api
 FUZZ_SECONDS ?= 60
 HARDEN_FUZZ_SECONDS ?= 20
 PYDICOM_FILES := /usr/lib/python3/dist-packages/pydicom/data/test_files

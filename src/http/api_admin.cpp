@@ -178,6 +178,19 @@ Response read_audit(Request& req, const Deps& d) {
   std::vector<std::pair<std::string, std::string>> filters;
   for (const char* key : {"type", "actor", "patient_id", "study_uid", "outcome", "source"})
     if (auto v = req.query_param(key)) filters.emplace_back(key, std::string(*v));
+  // Time window: since <= time < until, RFC 3339 UTC as the events carry it
+  // ("2026-11-28T12:00:00.000Z"; a prefix such as "2026-11-28" works too):
+  // the format sorts as text.
+  std::string since, until;
+  for (auto [key, out] : {std::pair{"since", &since}, std::pair{"until", &until}}) {
+    if (auto v = req.query_param(key)) {
+      if (v->empty() || v->size() > 40 || !std::all_of(v->begin(), v->end(), [](char c) {
+            return (c >= '0' && c <= '9') || c == '-' || c == ':' || c == '.' || c == 'T' || c == 'Z';
+          }))
+        return bad(std::string(key) + " must be an RFC 3339 UTC time such as 2026-11-28T00:00:00.000Z");
+      *out = std::string(*v);
+    }
+  }
 
   json out = json::array();
   int fd = ::open(d.config.audit_file().c_str(), O_RDONLY | O_CLOEXEC);
@@ -204,6 +217,10 @@ Response read_audit(Request& req, const Deps& d) {
           bool keep = !ev.is_discarded();
           for (const auto& [k, v] : filters)
             keep = keep && ev.contains(k) && ev[k].is_string() && ev[k].get<std::string>() == v;
+          if (keep && (!since.empty() || !until.empty())) {
+            const std::string t = ev.contains("time") && ev["time"].is_string() ? ev["time"].get<std::string>() : "";
+            keep = !t.empty() && (since.empty() || t >= since) && (until.empty() || t < until);
+          }
           if (keep) out.push_back(std::move(ev));
         }
         if (nl == std::string::npos) {
@@ -224,6 +241,8 @@ Response read_audit(Request& req, const Deps& d) {
   e.reason = "audit.read";
   e.details.emplace_back("action", "audit.read");
   for (const auto& f : filters) e.details.push_back(f);
+  if (!since.empty()) e.details.emplace_back("since", since);
+  if (!until.empty()) e.details.emplace_back("until", until);
   d.audit.record(e);
   return json_response(200, out);
 }
@@ -269,7 +288,7 @@ void add_api_admin_routes(Router& router, const DepsPtr& d) {
   add(Method::put, "/api/studies/{study}/labels", Operation::admin, BodyKind::small,
       "Replace the labels of a study {labels: [...]}", put_labels);
   add(Method::get, "/api/audit", Operation::audit, BodyKind::none,
-      "Newest audit events (?limit, type, actor, patient_id, study_uid, outcome, source)", read_audit);
+      "Newest audit events (?limit, type, actor, patient_id, study_uid, outcome, source, since, until)", read_audit);
 }
 
 } // namespace tresor::http

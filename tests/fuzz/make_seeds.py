@@ -309,9 +309,37 @@ def jwt_seeds():
     return out
 
 
+def admin_api_seeds():
+    # byte 0: route (fuzz_admin_api.cpp kTargets), then "path segment\n", then the body
+    def seed(route, segment, body):
+        return bytes([route]) + segment + b"\n" + body
+    peer = (b'{"ae_title":"MOD1","hosts":["10.0.0.5"],"port":104,"operations":["echo","store"],'
+            b'"cert_sha256":"' + b"ab" * 32 + b'","require_user_identity":true,"allow_plaintext":false,'
+            b'"unlimited_find":false,"scope":{"institutions":["North"],"referring_physicians":[],"labels":["x"]}}')
+    seeds = [
+        seed(0, b"alice", b'{"roles":["clinician","researcher"],"enabled":false,"scope":{"institutions":["A"]}}'),
+        seed(0, b"alice", b'{"roles":[],"scope":null}'), seed(0, b"nobody", b'{"enabled":"yes"}'),
+        seed(0, b"alice", b'{"roles":["admin"],"scope":{"labels":["' + b"L" * 5000 + b'"]}}'),
+        seed(1, b"", peer), seed(1, b"", peer.replace(b"10.0.0.5", b"999.1.1.1")),
+        seed(1, b"", b'{"ae_title":"' + b"A" * 17 + b'","hosts":[],"operations":["admin"]}'),
+        seed(1, b"", b'{"ae_title":"X","hosts":["1.2.3.4"],"port":65536,"operations":"echo"}'),
+        seed(1, b"", b'[' * 2000 + b']' * 2000), seed(1, b"", b'{"ae_title":"\u0000\ud800"}'),
+        seed(2, b"MOD1", b""), seed(2, b"..%2F..", b""),
+        seed(3, b"", b'{"name":"script","days":30}'), seed(3, b"", b'{"name":"x","days":-1}'),
+        seed(3, b"", b'{"name":"' + b"n" * 300 + b'","days":1e308}'),
+        seed(4, b"tok-1", b""),
+        seed(5, b"1.2.3", b'{"labels":["teaching","research"]}'), seed(5, b"1.2.3", b'{"labels":[1,null,{}]}'),
+        seed(5, b"../1.2", b'{"labels":[]}'), seed(6, b"1.2.3", b""),
+        seed(7, b"bob", b""), seed(8, b"1", b""), seed(8, b"-1", b""), seed(9, b"99999999999999999999", b""),
+        seed(10, b"", b"limit=5&type=admin&actor=fuzzadmin&outcome=failure"), seed(10, b"", b"limit=-1&since=%zz"),
+    ]
+    return {f"a{i:02d}.bin": v for i, v in enumerate(seeds)}
+
+
 TARGETS = {
     "fuzz_dicom_inspect": dicom_seeds, "fuzz_dimse_command": dimse_seeds, "fuzz_dimse_pdu": pdu_seeds,
     "fuzz_multipart": multipart_seeds, "fuzz_accept": accept_seeds, "fuzz_qido": qido_seeds, "fuzz_jwt": jwt_seeds,
+    "fuzz_admin_api": admin_api_seeds,
 }
 
 

@@ -210,6 +210,21 @@ class DicomWebArchive(SharedTresorCase):
         self.assertEqual(r.status, 200)
         self.assertLessEqual(len(r.json()), 5)
 
+    def test_audit_events_filter_by_time_window_on_the_server(self):
+        everything = self.c.get("/api/audit?limit=1000", self.user("aud")).json()
+        self.assertGreater(len(everything), 2)
+        times = sorted(e["time"] for e in everything)
+        since, until = times[len(times) // 3], times[2 * len(times) // 3]
+        r = self.c.get(f"/api/audit?limit=1000&since={since}&until={until}", self.user("aud"))
+        self.assertEqual(r.status, 200, r.body)
+        got = r.json()
+        self.assertTrue(got)
+        self.assertTrue(all(since <= e["time"] < until for e in got))
+        self.assertEqual(len(got), sum(1 for t in times if since <= t < until))
+        future = self.c.get("/api/audit?since=2999-01-01", self.user("aud")).json()
+        self.assertEqual(future, [])
+        self.assertEqual(self.c.get("/api/audit?since=yesterday", self.user("aud")).status, 400)
+
     # --- sessions, CSRF, tokens
     def test_cookie_session_needs_the_csrf_token_on_state_changing_requests(self):
         cookie, csrf = self.c.login("clin", PASSWORDS["clin"])

@@ -143,6 +143,25 @@ TEST(Multipart, KeepsErroringAfterTheFirstError) {
   EXPECT_FALSE(p.finish());
 }
 
+TEST(Multipart, HeaderBlockOfExactlyTheLimitParsesHoweverTheBodyIsSplit) {
+  // A 1,024-byte header block ends with "\r\n\r\n" at bytes 1,025-1,028:
+  // fed byte by byte, the parser must not give up while the terminator is
+  // still arriving (fuzz_multipart found the difference).
+  const std::string header = "X: " + std::string(1024 - 3, 'a');
+  const std::string body = "--b\r\n" + header + "\r\n\r\npayload\r\n--b--";
+  for (std::size_t chunk : {std::size_t{1}, std::size_t{2}, std::size_t{3}, body.size()}) {
+    CollectSink sink;
+    ASSERT_TRUE(parse_in_chunks(body, "b", chunk, sink, {10, 1024})) << chunk;
+    ASSERT_EQ(sink.c.bodies.size(), 1u);
+    EXPECT_EQ(sink.c.bodies[0], "payload");
+  }
+  const std::string over = "--b\r\n" + header + "a\r\n\r\npayload\r\n--b--";
+  for (std::size_t chunk : {std::size_t{1}, over.size()}) {
+    CollectSink sink;
+    EXPECT_FALSE(parse_in_chunks(over, "b", chunk, sink, {10, 1024})) << chunk;
+  }
+}
+
 TEST(MediaType, ParsesParametersWithQuotesAndCase) {
   auto mt = parse_media_type("Multipart/Related; type=\"application/dicom\"; Boundary=abc; transfer-syntax=*");
   ASSERT_TRUE(mt);

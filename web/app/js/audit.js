@@ -1,7 +1,9 @@
 // Audit events (audit permission): GET /api/audit?limit&type&actor&patient_id
-// &study_uid&outcome&source (exact matches, newest first). The date range is
-// applied here to each event's "time" (RFC 3339 UTC), in the browser's time
-// zone. The filters live in the page URL so reload and log-in keep them.
+// &study_uid&outcome&source&since&until (exact matches, newest first). The
+// date range is taken in the browser's time zone (local midnight to local
+// midnight after "To") and sent as UTC instants, so the server searches the
+// whole trail for it. The filters live in the page URL so reload and log-in
+// keep them.
 import { api } from './api.js';
 import { el, errorRow, fillTable, formatTime, initPage, notice, showError } from './ui.js';
 
@@ -16,12 +18,6 @@ const summary = document.getElementById('summary');
 function localDay(value, plusDays = 0) {
   const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(value || '');
   return m ? new Date(Number(m[1]), Number(m[2]) - 1, Number(m[3]) + plusDays).getTime() : null;
-}
-
-function inRange(event, from, to) {
-  const t = Date.parse(event.time);
-  if (Number.isNaN(t)) return from === null && to === null;
-  return (from === null || t >= from) && (to === null || t < to);
 }
 
 function cell(text, cls) {
@@ -76,14 +72,13 @@ async function search() {
     const value = form.elements[key].value.trim();
     if (value) query.set(key, value);
   }
+  if (from !== null) query.set('since', new Date(from).toISOString());
+  if (to !== null) query.set('until', new Date(to).toISOString());
   summary.textContent = 'Loading…';
   try {
     const events = await api.get(`/api/audit?${query}`);
-    const shown = events.filter((e) => inRange(e, from, to));
-    fillTable(tbody, shown, row, COLUMNS, 'No matching events.');
-    summary.textContent = from !== null || to !== null
-      ? `${shown.length} of the ${events.length} newest matching events fall in the date range.`
-      : `${shown.length} events, newest first.`;
+    fillTable(tbody, events, row, COLUMNS, 'No matching events.');
+    summary.textContent = `${events.length} events, newest first${events.length === limit ? ` (the newest ${limit}; raise “At most” for more)` : ''}.`;
   } catch (err) {
     summary.textContent = '';
     errorRow(tbody, COLUMNS, err);
