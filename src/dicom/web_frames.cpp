@@ -244,10 +244,8 @@ Result<std::string> decoded_frame(DcmDataset& ds, DcmPixelData& px, E_TransferSy
   if (!DcmCodecList::canChangeCoding(stored, EXS_LittleEndianExplicit))
     return fail(Errc::unsupported, "no decoder for the stored transfer syntax");
   if (g.bits_allocated % 8 != 0) return fail(Errc::unsupported, "cannot decode this bit depth");
-  // DCMTK's RLE decoder copies the 64-byte RLE header without checking the
-  // fragment length.
-  if (stored == EXS_RLELossless && items[r.first]->getLength() < 64)
-    return fail(Errc::corrupt, "RLE fragment shorter than its header");
+  if (stored == EXS_RLELossless)
+    if (auto s = detail::check_rle_header(*items[r.first]); !s) return std::unexpected(s.error());
   Uint32 frame_size = 0;
   if (px.getUncompressedFrameSize(&ds, frame_size).bad() || frame_size == 0 ||
       std::uint64_t(frame_size) * 8 != g.frame_bits())
@@ -269,6 +267,34 @@ Result<std::string> decoded_frame(DcmDataset& ds, DcmPixelData& px, E_TransferSy
 
 } // namespace
 
+Status detail::check_rle_header(DcmPixelItem& item) {
+  // DCMTK 3.6.7's RLE decoder copies the 64-byte header without checking the
+  // fragment length, and then reads each segment from where the header's
+  // offsets point without checking them against it either (a fuzzed offset
+  // past the fragment, or an empty last segment, reads outside the buffer).
+  // PS3.5 G.5: 1..15 segments, none inside the header, in order, inside the
+  // fragment; an encoded segment is at least one run (2 bytes).
+  const Uint32 length = item.getLength();
+  if (length < 64) return fail(Errc::corrupt, "RLE fragment shorter than its header");
+  Uint8 raw[64];
+  DcmFileCache cache;
+  if (item.getPartialValue(raw, 0, 64, &cache).bad()) return fail(Errc::corrupt, "cannot read an RLE header");
+  auto u32 = [&](std::size_t i) {
+    return Uint32(raw[4 * i]) | Uint32(raw[4 * i + 1]) << 8 | Uint32(raw[4 * i + 2]) << 16 | Uint32(raw[4 * i + 3]) << 24;
+  };
+  const Uint32 segments = u32(0);
+  if (segments < 1 || segments > 15) return fail(Errc::corrupt, "RLE header: bad number of segments");
+  Uint32 previous = 0;
+  for (Uint32 i = 1; i <= segments; ++i) {
+    const Uint32 offset = u32(i);
+    if (i == 1 ? offset < 64 : offset < previous || offset - previous < 2)
+      return fail(Errc::corrupt, "RLE header: segment offsets out of order");
+    if (offset >= length || length - offset < 2) return fail(Errc::corrupt, "RLE header: segment outside its fragment");
+    previous = offset;
+  }
+  return {};
+}
+
 Status detail::check_rle_fragments(DcmDataset& ds) {
   if (ds.getOriginalXfer() != EXS_RLELossless) return {};
   DcmPixelData* px = top_pixel_data(ds);
@@ -276,7 +302,7 @@ Status detail::check_rle_fragments(DcmDataset& ds) {
   auto items = pixel_items(*px);
   if (!items) return std::unexpected(items.error());
   for (std::size_t k = 1; k < items->size(); ++k)
-    if ((*items)[k]->getLength() < 64) return fail(Errc::corrupt, "RLE fragment shorter than its header");
+    if (auto s = check_rle_header(*(*items)[k]); !s) return s;
   return {};
 }
 

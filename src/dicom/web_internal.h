@@ -22,6 +22,7 @@
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcdatset.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dcpxitem.h>
 #include <dcmtk/dcmdata/dcspchrs.h>
 #include <dcmtk/dcmdata/dcxfer.h>
 
@@ -49,9 +50,12 @@ struct PixelGeometry {
 };
 Result<PixelGeometry> read_pixel_geometry(DcmDataset& ds);
 
-// DCMTK 3.6.7's RLE decoder copies a 64-byte header out of the frame's
-// first fragment without checking its length: refuse RLE pixel data with a
-// shorter fragment (corrupt). No-op for other syntaxes.
+// DCMTK 3.6.7's RLE decoder trusts the 64-byte RLE header of a frame's
+// fragment (its length and segment offsets): corrupt unless the header is
+// there and every segment it names lies inside the fragment, in order.
+Status check_rle_header(DcmPixelItem& item);
+// check_rle_header on every fragment of RLE pixel data (PS3.5 A.4.2: one
+// fragment per frame). No-op for other syntaxes.
 Status check_rle_fragments(DcmDataset& ds);
 
 // NumberOfFrames of a data set with top-level PixelData (>= 1), 0 without.

@@ -19,7 +19,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -112,14 +115,25 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size > 32768) return -1;  // must fit the loopback socket buffers
   Loopback& l = loopback();
+  // Loopback set-up failing is the harness's fault, never the input's: say
+  // why and stop. Signals (libFuzzer's SIGALRM timer is installed without
+  // SA_RESTART) interrupt these calls with EINTR: retried.
+  auto broken = [](const char* what) {
+    std::fprintf(stderr, "fuzz_dimse_pdu harness: %s: %s\n", what, std::strerror(errno));
+    std::abort();
+  };
   int client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (client < 0 || ::connect(client, reinterpret_cast<sockaddr*>(&l.addr), sizeof l.addr) != 0) std::abort();
-  int server = ::accept4(l.listener, nullptr, nullptr, SOCK_CLOEXEC);
-  if (server < 0) std::abort();
+  if (client < 0) broken("socket");
+  if (::connect(client, reinterpret_cast<sockaddr*>(&l.addr), sizeof l.addr) != 0) broken("connect");
+  int server = -1;
+  do server = ::accept4(l.listener, nullptr, nullptr, SOCK_CLOEXEC);
+  while (server < 0 && errno == EINTR);
+  if (server < 0) broken("accept4");
   std::size_t done = 0;
   while (done < size) {
     ssize_t n = ::send(client, data + done, size - done, MSG_NOSIGNAL);
-    if (n <= 0) std::abort();
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) broken("send");
     done += static_cast<std::size_t>(n);
   }
   ::shutdown(client, SHUT_WR);

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
 #include <string>
 
 #include "dicom/inspect.h"
@@ -206,6 +208,62 @@ TEST_F(Frames, MapsTransferSyntaxesToMediaTypes) {
   EXPECT_EQ(media_type_of("1.2.840.10008.1.2.4.100"), "video/mpeg");
   EXPECT_EQ(media_type_of("1.2.840.10008.1.2.4.102"), "video/mp4");
   EXPECT_EQ(media_type_of("1.2.840.10008.1.2.4.5"), "application/octet-stream");
+}
+
+// MR_small_RLE.dcm with the second RLE segment offset of its frame set to
+// `offset` (the header is 2 segments: 02 00 00 00 40 00 00 00 <offset>).
+fs::path rle_with_second_offset(const fs::path& file, std::uint32_t offset) {
+  std::string bytes;
+  {
+    std::ifstream in(file, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const std::string header("\x02\0\0\0\x40\0\0\0", 8);
+  const auto at = bytes.find(header);
+  if (at == std::string::npos) return {};
+  for (int i = 0; i < 4; ++i) bytes[at + 8 + i] = static_cast<char>((offset >> (8 * i)) & 0xFF);
+  std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes;
+  return file;
+}
+
+TEST_F(Frames, RefusesRleSegmentOffsetsOutsideTheFragmentInsteadOfReadingPastIt) {
+  // fuzz_dicom_inspect found DCMTK's RLE decoder reading wherever the
+  // header's offsets point (regression rle_segment_offset_past_fragment.dcm).
+  for (std::uint32_t offset : {0x7FFFFFF0u, 0x30u, 0x41u}) {
+    const fs::path f = rle_with_second_offset(dir.copy_sample("MR_small_RLE.dcm"), offset);
+    ASSERT_FALSE(f.empty());
+    auto decoded = read_frame(f, 1, kExplicitLE);
+    ASSERT_FALSE(decoded) << offset;
+    EXPECT_EQ(decoded.error().code, Errc::corrupt) << decoded.error().message;
+    auto image = render(f, RenderOptions{});
+    ASSERT_FALSE(image) << offset;
+    EXPECT_EQ(image.error().code, Errc::corrupt) << image.error().message;
+    // The bitstream as stored is still served: it is the client's to decode.
+    EXPECT_TRUE(read_frame(f, 1, kRle));
+  }
+  // The untouched file still decodes.
+  EXPECT_TRUE(read_frame(dir.copy_sample("MR_small_RLE.dcm"), 1, kExplicitLE));
+}
+
+TEST_F(Frames, DecodesEveryRleSampleDcmtkDecodesDespiteTheHeaderChecks) {
+  int checked = 0;
+  for (const auto& entry : fs::directory_iterator(kSamples)) {
+    const std::string name = entry.path().filename().string();
+    if (name.find("rle") == std::string::npos && name.find("RLE") == std::string::npos) continue;
+    const fs::path f = dir.copy_sample(name);
+    const std::string reference = reference_pixels(f);
+    if (reference.empty()) continue;
+    auto info = frame_info(f);
+    ASSERT_TRUE(info) << name;
+    for (std::uint32_t n = 1; n <= info->number_of_frames; ++n) {
+      auto frame = read_frame(f, n, kExplicitLE);
+      ASSERT_TRUE(frame) << name << " frame " << n << ": " << frame.error().message;
+      const std::size_t size = reference.size() / info->number_of_frames;
+      EXPECT_EQ(frame->bytes, reference.substr((n - 1) * size, size)) << name << " frame " << n;
+    }
+    ++checked;
+  }
+  EXPECT_GE(checked, 8);
 }
 
 } // namespace
