@@ -3,7 +3,8 @@
 Contract:
   - every wait is bounded; every process started here is stopped (SIGTERM,
     then SIGKILL) and every temp dir removed, also when a test fails;
-  - ports come from 40000-60000 and are checked free by binding;
+  - ports come from 20000-32000 (below Linux's ephemeral range, so no client
+    connection can take one between the check and the bind) and are checked free by binding;
   - only 127.0.0.1 / 127.0.0.2 are used.
 
 Environment:
@@ -37,6 +38,10 @@ SYSTEM_PYTHON = "/usr/bin/python3"  # has python3-pydicom (Debian package)
 PYDICOM_TEST_FILES = Path("/usr/lib/python3/dist-packages/pydicom/data/test_files")
 AE = "TRESOR_TEST"
 TIMEOUT_SCALE = max(1.0, float(os.environ.get("TRESOR_ITEST_TIMEOUT_SCALE", "1")))
+# Debian's DCMTK tools leave Nagle's algorithm on unless TCP_NODELAY=1 is in their
+# environment: each DIMSE message then waits for the server's delayed ACK (~40 ms),
+# which made storescu here send ~20 instances/s. Every tool the tests start inherits this.
+os.environ.setdefault("TCP_NODELAY", "1")
 
 
 def shared_dir() -> Path:
@@ -100,10 +105,13 @@ _port_lock = threading.Lock()
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port in 40000-60000 that is free right now (checked by binding)."""
+    """A TCP port in 20000-32000 that is free right now (checked by binding).
+
+    Below Linux's ephemeral range (32768-60999): the outgoing connections of the
+    tests running in parallel can never take it before the server binds it."""
     with _port_lock:
         for _ in range(500):
-            port = random.randint(40000, 60000)
+            port = random.randint(20000, 32000)
             if port in _used_ports:
                 continue
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -113,7 +121,7 @@ def free_port(host: str = "127.0.0.1") -> int:
                     continue
             _used_ports.add(port)
             return port
-    raise RuntimeError("no free port in 40000-60000")
+    raise RuntimeError("no free port in 20000-32000")
 
 
 @dataclass
@@ -354,8 +362,12 @@ class Tresor:
             if not port:
                 continue
             deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and not any(marker in l for l in self.output):
+            while time.monotonic() < deadline and proc.poll() is None and not any(marker in l for l in self.output):
                 time.sleep(0.05)
+            if not any(marker in l for l in self.output):
+                out = "\n".join(self.output[-50:])
+                stop_process(proc)
+                raise AssertionError(f"tresor serve did not report '{marker}' (rc={proc.poll()}):\n{out}")
         return self
 
     def stop(self) -> int | None:
