@@ -5,6 +5,9 @@
 // transaction(s) -> success. No index row is written before its blob (and,
 // in a batch, every blob of the batch) is durable. A failure after a blob was
 // created removes it again unless another object of the batch references it.
+// Ingests of the same key (byte-identical data sets) run that sequence one
+// at a time (KeyLocks): otherwise a failing one could remove the blob that a
+// concurrent identical one found in place and indexed.
 #include <unordered_set>
 
 #include "core/log.h"
@@ -143,6 +146,7 @@ Result<StoreResult> IngestService::finish(const StoreContext& ctx, const Prepare
 Result<StoreResult> IngestService::ingest(const StoreContext& ctx, const store::TempBlob& temp) {
   auto prepared = prepare(ctx, temp);
   if (!prepared) return std::unexpected(prepared.error());
+  const auto guard = key_locks_.lock(prepared->key);
   // One object: fsync it and its directory (a syncfs of a busy file system
   // costs more than that).
   auto created = store_.commit(temp, prepared->key);
@@ -174,8 +178,14 @@ std::vector<Result<StoreResult>> IngestService::ingest_batch(const StoreContext&
   if (prepared.empty()) return results;
 
   std::vector<std::pair<store::TempBlob, std::string>> items;
+  std::vector<std::string> keys;
   items.reserve(prepared.size());
-  for (const auto& p : prepared) items.emplace_back(p.temp, p.key);
+  keys.reserve(prepared.size());
+  for (const auto& p : prepared) {
+    items.emplace_back(p.temp, p.key);
+    keys.push_back(p.key);
+  }
+  const auto guard = key_locks_.lock(keys);
   auto created = store_.commit_batch(items);  // consumes every temp
   if (!created) {
     for (std::size_t k = 0; k < prepared.size(); ++k) {
@@ -235,6 +245,7 @@ Status IngestService::drop(const Principal& principal, std::int64_t id) {
   if (!entry) return std::unexpected(entry.error());
   if (!*entry) return fail(Errc::not_found, "no quarantined instance with id " + std::to_string(id));
   const auto& q = **entry;
+  const auto guard = key_locks_.lock(q.blob.key);  // no ingest of the same key in between
   if (auto s = index_.remove_quarantine(id); !s) return s;
   // The blob may still back an archived instance or another held copy.
   bool referenced = false;

@@ -7,6 +7,7 @@
 #include <string>
 #include <utility>
 #include <vector>
+#include "services/key_locks.h"
 #include "audit/audit.h"
 #include "core/accounts.h"
 #include "core/error.h"
@@ -83,6 +84,7 @@ private:
   index::Index& index_;
   audit::AuditSink& audit_;
   dicom::Limits limits_;
+  KeyLocks key_locks_;  // commit -> index -> remove of one key at a time
 };
 
 // One page of QIDO-RS results.

@@ -260,6 +260,40 @@ TEST_F(IngestFaults, ALockedIndexDuringAGroupCommitFailsEachPartAndRemovesTheirB
   expect_archive_holds(2);
 }
 
+TEST_F(IngestFaults, AFailingIngestNeverRemovesTheBlobThatAConcurrentIdenticalOneIndexed) {
+  // Two byte-identical objects share one blob. A creates it and then fails at
+  // the locked index; B, arriving meanwhile, must not find A's blob in place,
+  // index it and then lose it to A's clean-up (a row without its blob).
+  // Timeline (busy bound 2 s): A waits for the index from 0 to 2 s and fails;
+  // B starts at 0.5 s; the lock goes at 2.25 s. Without the per-key lock B
+  // would have reused A's blob at 0.5 s and be indexed at 2.25 s, after A
+  // removed it; with it B commits its own blob once A is done.
+  index = std::move(*index::open_sqlite(dir / "index.db", 2s));
+  ingest = std::make_unique<services::IngestService>(*store, *index, audit, dicom::Limits{});
+  OtherConnection other(dir / "index.db");
+  ASSERT_TRUE(other.exec("BEGIN IMMEDIATE"));
+  const auto a_temp = received("CT_small.dcm");
+  const auto b_temp = received("CT_small.dcm");
+  Result<services::StoreResult> a = std::unexpected(make_error(Errc::internal, "not run"));
+  Result<services::StoreResult> b = std::unexpected(make_error(Errc::internal, "not run"));
+  std::thread ta([&] { a = ingest->ingest(ctx, a_temp); });
+  std::this_thread::sleep_for(500ms);
+  std::thread tb([&] { b = ingest->ingest(ctx, b_temp); });
+  std::this_thread::sleep_for(1750ms);
+  ASSERT_TRUE(other.exec("COMMIT"));
+  ta.join();
+  tb.join();
+  expect_failure(a, Errc::unavailable, 0xA700, 503);
+  ASSERT_TRUE(b) << b.error().message;
+  EXPECT_EQ(b->kind, Kind::stored);
+  expect_archive_holds(1);  // B's row and its blob
+  auto where = index->find_instance(b->sop_instance_uid);
+  ASSERT_TRUE(where && *where);
+  auto blob = store->path_of((*where)->blob_key);
+  ASSERT_TRUE(blob);
+  EXPECT_TRUE(fs::is_regular_file(*blob));
+}
+
 // ---- a nearly full file system: refused before a byte is written ----
 
 TEST_F(IngestFaults, ANearlyFullFileSystemRefusesNewObjectsUpFrontWithOutOfResources) {
