@@ -17,21 +17,7 @@ namespace tresor::services {
 class KeyLocks {
 public:
   // Holds the stripes of its keys until destroyed.
-  class Guard {
-  public:
-    Guard(Guard&&) = default;
-    Guard(const Guard&) = delete;
-    Guard& operator=(const Guard&) = delete;
-    Guard& operator=(Guard&&) = delete;
-    ~Guard() {
-      for (auto it = held_.rbegin(); it != held_.rend(); ++it) it->unlock();
-    }
-
-  private:
-    friend class KeyLocks;
-    explicit Guard(std::vector<std::unique_lock<std::mutex>> held) : held_(std::move(held)) {}
-    std::vector<std::unique_lock<std::mutex>> held_;
-  };
+  using Guard = std::vector<std::unique_lock<std::mutex>>;
 
   // Locks every key's stripe, each once, in ascending stripe order (two
   // batches never wait for each other in a cycle). Blocks while another
@@ -42,10 +28,10 @@ public:
     for (const auto& k : keys) stripes.push_back(std::hash<std::string>{}(k) % kStripes);
     std::sort(stripes.begin(), stripes.end());
     stripes.erase(std::unique(stripes.begin(), stripes.end()), stripes.end());
-    std::vector<std::unique_lock<std::mutex>> held;
+    Guard held;
     held.reserve(stripes.size());
     for (auto s : stripes) held.emplace_back(stripes_[s]);
-    return Guard(std::move(held));
+    return held;
   }
   Guard lock(const std::string& key) { return lock(std::vector<std::string>{key}); }
 

@@ -7,13 +7,13 @@
 #include <string>
 #include <utility>
 #include <vector>
-#include "services/key_locks.h"
 #include "audit/audit.h"
 #include "core/accounts.h"
 #include "core/error.h"
 #include "core/model.h"
 #include "dicom/inspect.h"
 #include "index/index.h"
+#include "services/key_locks.h"
 #include "store/blob_store.h"
 
 namespace tresor::services {
