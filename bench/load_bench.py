@@ -21,7 +21,7 @@ Debian Orthanc 1.10.1 crashes (SIGSEGV in a civetweb worker, jump to address 0) 
 request with SslEnabled here (--orthanc-https to try again). Both check HTTP Basic credentials of a
 registered user on every request.
 Concurrency limits raised on both to at least the load: Tresor dimse.workers/negotiators/max_pending and
-http.io_threads (= --clients; its default of 4 is starved by the DIMSE threads under this mix), Orthanc
+http.handler_threads (= --clients, like Orthanc's thread per connection; io_threads keeps its default), Orthanc
 DicomThreadsCount/HttpThreadsCount. One authenticated request precedes each load, so that both servers
 start with the Basic password verified and cached.
 
@@ -44,7 +44,7 @@ class Tresor:
     """A fresh instance configured for the load: TLS DIMSE listener (plaintext too with
     --dimse-plaintext), HTTPS, one peer BENCH with a client certificate, one Basic user."""
 
-    def __init__(self, binary, work, plaintext, assocs, clients, io_threads):
+    def __init__(self, binary, work, plaintext, assocs, clients, handler_threads):
         self.name = "tresor"
         self.bin = str(binary); self.var = work / "tresor-var"
         self.tls_port, self.plain_port, self.http_port = free_port(), free_port(), free_port()
@@ -70,7 +70,7 @@ class Tresor:
         setkey("dimse", "max_pending", max(64, assocs))
         setkey("http", "bind", '"127.0.0.1"'); setkey("http", "port", self.http_port)
         setkey("http", "max_connections", max(512, 4 * clients))
-        setkey("http", "io_threads", io_threads)
+        setkey("http", "handler_threads", handler_threads)
         setkey("login", "source_max_failures", 1000000)
         (self.var / "tresor.toml").write_text(toml)
         self.dimse_port = self.plain_port if plaintext else self.tls_port
@@ -311,17 +311,17 @@ def main():
     ap.add_argument("--dimse-mix", default="find=2,store=1,get=1")
     ap.add_argument("--http-mix", default="qido=1,wado=1")
     ap.add_argument("--dimse-plaintext", action="store_true", help="plaintext DICOM for both (default: mutual TLS)")
-    ap.add_argument("--tresor-io-threads", type=int, default=None,
-                    help="Tresor's http.io_threads (default: --clients, like Orthanc's thread per connection; "
-                         "Tresor's own default is 4)")
+    ap.add_argument("--tresor-handler-threads", type=int, default=None,
+                    help="Tresor's http.handler_threads (default: --clients, like Orthanc's thread per connection; "
+                         "Tresor's own default is 16)")
     ap.add_argument("--skip-orthanc", action="store_true")
     ap.add_argument("--orthanc-https", action="store_true",
                     help="Orthanc over HTTPS too (Debian's 1.10.1 crashes on its first HTTPS request here)")
     ap.add_argument("--json", default=None, help="also write the results as JSON to this file")
     ap.add_argument("--work", default=None, help="work directory on disk (default: a temp dir under /var/tmp)")
     a = ap.parse_args()
-    if a.tresor_io_threads is None:
-        a.tresor_io_threads = max(1, min(256, a.clients))
+    if a.tresor_handler_threads is None:
+        a.tresor_handler_threads = max(1, min(1024, a.clients))
     if a.quick:
         a.duration = min(a.duration, 30); a.patients = min(a.patients, 100)
     build = Path(a.build).resolve()
@@ -350,7 +350,7 @@ def main():
               flush=True)
 
         run_id = int(time.time()) % 100000
-        t = Tresor(tbin, work, a.dimse_plaintext, a.assocs, a.clients, a.tresor_io_threads)
+        t = Tresor(tbin, work, a.dimse_plaintext, a.assocs, a.clients, a.tresor_handler_threads)
         products = [t] if a.skip_orthanc else [t, Orthanc(work, t, a.dimse_plaintext, a.assocs, a.clients,
                                                                    a.orthanc_https)]
         for srv in products:

@@ -94,8 +94,14 @@ const Option kOptions[] = {
     {"http", "public_url",
      "Public origin used in absolute URLs (BulkDataURI), e.g. https://pacs.example.org:8443. Empty = https://<bind>:<port>.",
      [](Config& c) -> FieldRef { return &c.http.public_url; }},
-    {"http", "io_threads", "Threads serving HTTPS connections (1..256); handlers block on the index and the disk on these threads, so a slow WADO or STOW holds one.",
+    {"http", "io_threads",
+     "Threads doing the HTTPS connections' TLS and socket I/O (1..256); nothing blocks on them. About the number of "
+     "cores: more only adds thread hand-offs.",
      [](Config& c) -> FieldRef { return &c.http.io_threads; }, 1, 256},
+    {"http", "handler_threads",
+     "Threads running authentication (Argon2id), request handlers and response bodies, which block on the index and "
+     "the disk (1..1024): this many HTTPS requests are served at once; the others wait their turn.",
+     [](Config& c) -> FieldRef { return &c.http.handler_threads; }, 1, 1024},
     {"http", "max_connections", "Open HTTPS connections beyond which new ones are closed at once.",
      [](Config& c) -> FieldRef { return &c.http.max_connections; }, 1, 1000000},
     {"http", "max_header_bytes", "Largest request line plus headers, in bytes (1024..1048576).",

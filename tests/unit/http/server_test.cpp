@@ -107,6 +107,7 @@ struct Seen {
   std::uint64_t upload_size = 0;
   bool upload_content_ok = false;
   std::atomic<int> slow_started{0};
+  std::atomic<int> slow_finished{0};
 };
 
 Router make_router(Seen& seen) {
@@ -177,6 +178,7 @@ Router make_router(Seen& seen) {
   router.add({Method::get, "/slow", Auth::none, std::nullopt, BodyKind::none, 0, "takes a second", [&seen](Request&) {
                 ++seen.slow_started;
                 std::this_thread::sleep_for(1s);
+                ++seen.slow_finished;
                 return text(200, "slow done");
               }});
   return router;
@@ -758,6 +760,35 @@ TEST_F(HttpServerTest, StopLetsAnInFlightRequestFinish) {
   EXPECT_TRUE(idle->closed_by_peer());
   EXPECT_FALSE(TlsClient::connect(port_));  // the listener is closed
   server_->stop();                          // idempotent
+}
+
+TEST_F(HttpServerTest, BlockingHandlersDoNotHoldTheIoThread) {
+  server_.reset();
+  config_.http.io_threads = 1;
+  config_.http.handler_threads = 3;
+  auto started = Server::start(config_, router_, auth_, temp_dir_);
+  ASSERT_TRUE(started) << started.error().message;
+  server_ = std::move(*started);
+  port_ = server_->port();
+
+  std::vector<std::thread> slow;
+  for (int i = 0; i < 2; ++i) {
+    slow.emplace_back([this] {
+      auto client = TlsClient::connect(port_);
+      if (client) client->roundtrip(get("/slow"));
+    });
+  }
+  while (seen_.slow_started < 2) std::this_thread::sleep_for(5ms);
+  // Both slow handlers block a pool thread; the single io thread still does
+  // the TLS handshake and serves a plain and a streamed response meanwhile.
+  expect_serving();
+  auto sized = request(get("/sized"));
+  ASSERT_TRUE(sized);
+  EXPECT_EQ(sized->status, 200);
+  EXPECT_EQ(sized->body.size(), 3u << 20);
+  EXPECT_EQ(seen_.slow_finished, 0);
+  for (auto& t : slow) t.join();
+  EXPECT_EQ(seen_.slow_finished, 2);
 }
 
 TEST_F(HttpServerTest, DestructionStopsTheServer) {
