@@ -3,8 +3,9 @@
 //    (64 chars); paths are derived from the key only, never from a UID;
 //  - create_temp() gives an empty file under <root>/tmp for a writer to fill;
 //  - commit() moves the temp file to its final path (link, never replacing an
-//    existing file) and fsyncs the file and the directory; when it returns, the
-//    blob is durable. If a blob with that key exists, the temp file is removed,
+//    existing file) and fsyncs the file and, unless the file system makes a
+//    new name durable with the file's own fsync (ext4, XFS, Btrfs: see
+//    fs_store.cpp), the directory; when it returns, the blob is durable. If a blob with that key exists, the temp file is removed,
 //    the existing blob is fsynced, and commit() reports created=false (same
 //    content is never stored twice);
 //  - a crash during commit() can leave a final-path file whose content is not

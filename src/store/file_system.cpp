@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -21,6 +22,7 @@ public:
   int unlink(const char* path) override { return ::unlink(path); }
   int mkdir(const char* path, mode_t mode) override { return ::mkdir(path, mode); }
   int fstatvfs(int fd, struct statvfs* buf) override { return ::fstatvfs(fd, buf); }
+  int fstatfs(int fd, struct statfs* buf) override { return ::fstatfs(fd, buf); }
 };
 
 } // namespace

@@ -1,5 +1,5 @@
 // File-system seam of the blob store. Every system call the store makes on
-// its files (create, write, fsync, syncfs, link, unlink, mkdir, fstatvfs)
+// its files (create, write, fsync, syncfs, link, unlink, mkdir, fstatvfs, fstatfs)
 // goes through one FileSystem, so a test can make any of them fail the way a
 // real disk does (ENOSPC, EIO, EMLINK, a nearly full file system) without a
 // real full or failing disk.
@@ -11,6 +11,7 @@
 //  - an implementation used by a store must outlive the store and be safe to
 //    call from several threads (ingest runs on many).
 #pragma once
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
 
@@ -31,6 +32,7 @@ public:
   virtual int unlink(const char* path) = 0;
   virtual int mkdir(const char* path, mode_t mode) = 0;
   virtual int fstatvfs(int fd, struct statvfs* buf) = 0;
+  virtual int fstatfs(int fd, struct statfs* buf) = 0;  // f_type: which file system holds the store
 };
 
 // The kernel's file system (plain system calls).

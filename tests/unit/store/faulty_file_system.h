@@ -42,6 +42,11 @@ public:
     free_bytes_ = bytes;
     total_bytes_ = total;
   }
+  // fstatfs reports this file-system type (0 = the real one).
+  void fs_type(long type) {
+    std::lock_guard lock(mu_);
+    fs_type_ = type;
+  }
   int failures() const {
     std::lock_guard lock(mu_);
     return failures_;
@@ -72,6 +77,12 @@ public:
       buf->f_blocks = total_bytes_ / 4096;
       buf->f_bavail = buf->f_bfree = free_bytes_ / 4096;
     }
+    return 0;
+  }
+  int fstatfs(int fd, struct statfs* buf) override {
+    if (int rc = real_.fstatfs(fd, buf); rc != 0) return rc;
+    std::lock_guard lock(mu_);
+    if (fs_type_ != 0) buf->f_type = fs_type_;
     return 0;
   }
 
@@ -108,6 +119,7 @@ private:
   std::map<Op, int> calls_;
   int failures_ = 0;
   std::uint64_t free_bytes_ = 0, total_bytes_ = 0;
+  long fs_type_ = 0;
 };
 
 } // namespace tresor::fault
