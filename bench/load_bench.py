@@ -21,7 +21,8 @@ Debian Orthanc 1.10.1 crashes (SIGSEGV in a civetweb worker, jump to address 0) 
 request with SslEnabled here (--orthanc-https to try again). Both check HTTP Basic credentials of a
 registered user on every request.
 Concurrency limits raised on both to at least the load: Tresor dimse.workers/negotiators/max_pending and
-http.handler_threads (= --clients, like Orthanc's thread per connection; io_threads keeps its default), Orthanc
+http.handler_threads (= --clients, like Orthanc's thread per connection; http.io_threads keeps its default of 4
+unless --tresor-io-threads is given: on 2 cores more io threads shift CPU from DIMSE to HTTPS), Orthanc
 DicomThreadsCount/HttpThreadsCount. One authenticated request precedes each load, so that both servers
 start with the Basic password verified and cached.
 
@@ -44,7 +45,7 @@ class Tresor:
     """A fresh instance configured for the load: TLS DIMSE listener (plaintext too with
     --dimse-plaintext), HTTPS, one peer BENCH with a client certificate, one Basic user."""
 
-    def __init__(self, binary, work, plaintext, assocs, clients, handler_threads):
+    def __init__(self, binary, work, plaintext, assocs, clients, handler_threads, io_threads):
         self.name = "tresor"
         self.bin = str(binary); self.var = work / "tresor-var"
         self.tls_port, self.plain_port, self.http_port = free_port(), free_port(), free_port()
@@ -71,6 +72,8 @@ class Tresor:
         setkey("http", "bind", '"127.0.0.1"'); setkey("http", "port", self.http_port)
         setkey("http", "max_connections", max(512, 4 * clients))
         setkey("http", "handler_threads", handler_threads)
+        if io_threads:
+            setkey("http", "io_threads", io_threads)
         setkey("login", "source_max_failures", 1000000)
         (self.var / "tresor.toml").write_text(toml)
         self.dimse_port = self.plain_port if plaintext else self.tls_port
@@ -314,6 +317,7 @@ def main():
     ap.add_argument("--tresor-handler-threads", type=int, default=None,
                     help="Tresor's http.handler_threads (default: --clients, like Orthanc's thread per connection; "
                          "Tresor's own default is 16)")
+    ap.add_argument("--tresor-io-threads", type=int, default=0, help="Tresor's http.io_threads (default: its own, 4)")
     ap.add_argument("--skip-orthanc", action="store_true")
     ap.add_argument("--orthanc-https", action="store_true",
                     help="Orthanc over HTTPS too (Debian's 1.10.1 crashes on its first HTTPS request here)")
@@ -350,7 +354,7 @@ def main():
               flush=True)
 
         run_id = int(time.time()) % 100000
-        t = Tresor(tbin, work, a.dimse_plaintext, a.assocs, a.clients, a.tresor_handler_threads)
+        t = Tresor(tbin, work, a.dimse_plaintext, a.assocs, a.clients, a.tresor_handler_threads, a.tresor_io_threads)
         products = [t] if a.skip_orthanc else [t, Orthanc(work, t, a.dimse_plaintext, a.assocs, a.clients,
                                                                    a.orthanc_https)]
         for srv in products:

@@ -64,7 +64,7 @@ struct Http {                              // HTTPS (DICOMweb, REST API, web UI)
   std::uint16_t port = 8443;               // 0 = HTTPS off
   std::filesystem::path web_root;          // Tresor's pages (app/) and the OHIF bundle (ohif/dist/); "" = no web UI
   std::string public_url;                  // e.g. https://pacs.example.org:8443 (absolute BulkDataURIs); "" = from the request's own listener address
-  std::size_t io_threads = 2;              // Asio threads: TLS and socket I/O only, never a blocking call
+  std::size_t io_threads = 4;              // TLS and socket I/O only, never a blocking call; one io_context each
   std::size_t handler_threads = 16;        // authentication, handlers and response producers (blocking SQLite, disk)
   std::size_t max_connections = 512;       // beyond: new connections closed at once
   std::uint32_t max_header_bytes = 16384;  // request line + headers

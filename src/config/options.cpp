@@ -95,8 +95,9 @@ const Option kOptions[] = {
      "Public origin used in absolute URLs (BulkDataURI), e.g. https://pacs.example.org:8443. Empty = https://<bind>:<port>.",
      [](Config& c) -> FieldRef { return &c.http.public_url; }},
     {"http", "io_threads",
-     "Threads doing the HTTPS connections' TLS and socket I/O (1..256); nothing blocks on them. About the number of "
-     "cores: more only adds thread hand-offs.",
+     "Threads doing the HTTPS connections' TLS and socket I/O (1..256), each serving its own share of the "
+     "connections; nothing blocks on them. More give HTTPS a larger share of the CPU when many DIMSE associations "
+     "compete for it.",
      [](Config& c) -> FieldRef { return &c.http.io_threads; }, 1, 256},
     {"http", "handler_threads",
      "Threads running authentication (Argon2id), request handlers and response bodies, which block on the index and "

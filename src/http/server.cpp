@@ -1,11 +1,13 @@
 // The HTTPS transport (see server.h): the only Boost.Beast / Asio translation
-// unit. One io_context run by http.io_threads threads (TLS and socket I/O);
-// every connection is a C++20 coroutine on its own strand. Everything that may
-// block (authentication with its Argon2id, the route handler with its SQLite
-// and file I/O, each chunk of a streamed response body) runs on a pool of
-// http.handler_threads threads, and the coroutine resumes on its strand with
-// the result. Many io threads sharing one io_context wake each other for every
-// completion; WADO-RS ran at a third of the speed with 16 of them.
+// unit. http.io_threads threads do TLS and socket I/O, each running its own
+// io_context; connections are spread over them round-robin and every
+// connection is a C++20 coroutine on a strand of its thread's io_context.
+// Everything that may block (authentication with its Argon2id, the route
+// handler with its SQLite and file I/O, each chunk of a streamed response
+// body) runs on a pool of http.handler_threads threads, and the coroutine
+// resumes on its strand with the result. (Many threads sharing one io_context
+// wake each other for every completion: WADO-RS ran at a third of the speed
+// with 16 of them.)
 //
 // Per request, in this order: header (within header_timeout_s, at most
 // max_header_bytes) -> target checks (origin-form, percent-decoding, no
@@ -20,6 +22,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -135,8 +138,8 @@ public:
   ServerImpl(const config::Config& config, const Router& router, security::RequestAuthenticator& auth,
              std::filesystem::path temp_dir, std::unique_ptr<ssl::context> tls)
       : cfg_(config.http), public_url_(config.http.public_url), router_(router), auth_(auth),
-        temp_dir_(std::move(temp_dir)), tls_(std::move(tls)), accept_strand_(asio::make_strand(ioc_)),
-        acceptor_(accept_strand_), pool_(std::max<std::size_t>(1, cfg_.handler_threads)) {
+        temp_dir_(std::move(temp_dir)), tls_(std::move(tls)), iocs_(make_io_contexts(cfg_.io_threads)),
+        accept_strand_(asio::make_strand(*iocs_.front())), acceptor_(accept_strand_), pool_(std::max<std::size_t>(1, cfg_.handler_threads)) {
     while (!public_url_.empty() && public_url_.back() == '/') public_url_.pop_back();
   }
   ~ServerImpl() override { stop(); }
@@ -153,8 +156,7 @@ public:
     if (ec) return fail(Errc::io_error, "cannot listen on " + cfg_.bind + ":" + std::to_string(cfg_.port) + ": " + ec.message());
     port_ = acceptor_.local_endpoint().port();
     asio::co_spawn(accept_strand_, accept_loop(), asio::detached);
-    std::size_t n = std::max<std::size_t>(1, cfg_.io_threads);
-    for (std::size_t i = 0; i < n; ++i) threads_.emplace_back([this] { run_thread(); });
+    for (auto& ioc : iocs_) threads_.emplace_back([this, &ioc = *ioc] { run_thread(ioc); });
     log::info("HTTPS listening on {}:{}", cfg_.bind, port_);
     return {};
   }
@@ -176,7 +178,7 @@ public:
       close_connections(false);
       wait_for_connections(Clock::now() + std::chrono::seconds(1));
     }
-    ioc_.stop();
+    for (auto& ioc : iocs_) ioc->stop();
     for (auto& t : threads_) {
       if (t.joinable() && t.get_id() != std::this_thread::get_id()) t.join();
     }
@@ -215,10 +217,19 @@ private:
         initiation, asio::use_awaitable, std::move(f));
   }
 
-  void run_thread() {
+  static std::vector<std::unique_ptr<asio::io_context>> make_io_contexts(std::size_t n) {
+    std::vector<std::unique_ptr<asio::io_context>> v;
+    for (std::size_t i = 0; i < std::max<std::size_t>(1, n); ++i) v.push_back(std::make_unique<asio::io_context>(1));
+    return v;
+  }
+
+  // Runs until stop() stops the io_context (a thread's context may have no
+  // connection for a while: the guard keeps run() from returning then).
+  void run_thread(asio::io_context& ioc) {
+    auto guard = asio::make_work_guard(ioc);
     for (;;) {
       try {
-        ioc_.run();
+        ioc.run();
         return;
       } catch (const std::exception& e) {
         log::error("http io thread: {}", e.what());
@@ -258,7 +269,7 @@ private:
 
   asio::awaitable<void> accept_loop() {
     for (;;) {
-      tcp::socket socket(asio::make_strand(ioc_));
+      tcp::socket socket(asio::make_strand(*iocs_[next_ioc_++ % iocs_.size()]));  // the connection's thread
       error_code ec;
       co_await acceptor_.async_accept(socket, with_ec(ec));
       if (ec) {
@@ -747,7 +758,7 @@ private:
   const Router& router_;
   security::RequestAuthenticator& auth_;
   const std::filesystem::path temp_dir_;
-  std::unique_ptr<ssl::context> tls_;  // outlives every connection (destroyed after ioc_)
+  std::unique_ptr<ssl::context> tls_;  // outlives every connection (destroyed after iocs_)
 
   std::mutex conns_mutex_;
   std::unordered_map<Conn*, std::weak_ptr<Conn>> conns_;
@@ -757,11 +768,13 @@ private:
   bool stopped_ = false;
   std::uint16_t port_ = 0;
 
-  asio::io_context ioc_;  // destroyed before the members above (pending coroutines touch them)
+  std::size_t next_ioc_ = 0;  // accept strand only
+  // One per io thread; destroyed before the members above (pending coroutines touch them).
+  std::vector<std::unique_ptr<asio::io_context>> iocs_;
   asio::strand<asio::io_context::executor_type> accept_strand_;
   tcp::acceptor acceptor_;
   std::vector<std::thread> threads_;
-  asio::thread_pool pool_;  // handler_threads; joined in stop(), destroyed before ioc_
+  asio::thread_pool pool_;  // handler_threads; joined in stop(), destroyed before iocs_
 };
 
 Conn::Conn(ServerImpl& s, tcp::socket socket, ssl::context& tls, std::string remote_ip, std::string public_origin)
