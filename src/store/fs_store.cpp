@@ -350,7 +350,7 @@ Result<std::unique_ptr<BlobStore>> open_fs_store(const fs::path& root, FileSyste
   if (sync_fd < 0) return std::unexpected(io_error("open store directory", errno));
   struct statfs sf {};
   const bool sync_dirs = fsys.fstatfs(sync_fd, &sf) != 0 || !fsync_persists_new_names(static_cast<long>(sf.f_type));
-  log::info("store: {} ({}directory fsync after each new object)", root.string(), sync_dirs ? "" : "no ");
+  log::debug("store: {} ({}directory fsync after each new object)", root.string(), sync_dirs ? "" : "no ");
   return std::unique_ptr<BlobStore>(new FsBlobStore(root, sync_fd, fsys, sync_dirs));
 }
 
