@@ -704,7 +704,7 @@ private:
       co_await bhttp::async_write(c.stream, serializer, with_ec(ec));
       if (ec == bhttp::error::need_buffer) ec = {};
       if (ec) {
-        if (more) co_await take_ahead(*ahead, piece);  // the pool thread must be done with the producer
+        if (more && ahead) co_await take_ahead(*ahead, piece);  // the pool thread must be done with the producer
         co_return false;
       }
       bytes += data.size();

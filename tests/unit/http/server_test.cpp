@@ -150,6 +150,8 @@ Router make_router(Seen& seen) {
                 r.content_length = 3ull << 20;
                 return r;
               }});
+  router.add({Method::get, "/bigtext", Auth::none, std::nullopt, BodyKind::none, 0, "32 MiB string body",
+              [](Request&) { return text(200, std::string(32u << 20, 'x')); }});
   router.add({Method::get, "/broken", Auth::none, std::nullopt, BodyKind::none, 0, "fails mid-body", [](Request&) {
                 Response r;
                 r.stream = std::make_unique<PatternProducer>(8ull << 20, 1 << 20, 2ull << 20);
@@ -577,6 +579,17 @@ TEST_F(HttpServerTest, AbortsTheConnectionWhenAProducerFails) {
   auto r = client->roundtrip(get("/broken"));
   EXPECT_FALSE(r);  // truncated: no final chunk
   expect_serving();
+}
+
+TEST_F(HttpServerTest, SurvivesAClientThatLeavesDuringALargeBody) {
+  for (const char* path : {"/bigtext", "/big"}) {  // a string body written in slices, a streamed one
+    auto client = connect();
+    ASSERT_TRUE(client);
+    ASSERT_TRUE(client->send(get(path)));
+    std::this_thread::sleep_for(200ms);  // the server is writing; far more than the socket buffers hold
+    client.reset();                      // gone without reading: the server's next write fails
+    expect_serving();
+  }
 }
 
 TEST_F(HttpServerTest, RefusesAnOversizedHeader) {
