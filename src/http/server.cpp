@@ -20,8 +20,6 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/dispatch.hpp>
-#include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -45,14 +43,13 @@
 #include <cctype>
 #include <atomic>
 #include <chrono>
-#include <exception>
 #include <limits>
-#include <type_traits>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
 
 #include "core/log.h"
+#include "http/pool_handoff.h"
 #include "http/server_util.h"
 
 namespace tresor::http {
@@ -192,31 +189,6 @@ public:
   }
 
 private:
-  // Runs f() on the handler pool; the calling coroutine resumes on its own
-  // executor with the result (an exception from f is rethrown there). The
-  // caller's frame stays suspended meanwhile, so f may use its locals.
-  template <class F, class R = std::invoke_result_t<F&>>
-  asio::awaitable<R> offload(F f) {
-    static_assert(std::is_default_constructible_v<R>);
-    auto initiation = [this](auto handler, F fn) {
-      auto work = asio::prefer(asio::get_associated_executor(handler), asio::execution::outstanding_work.tracked);
-      asio::post(pool_, [h = std::move(handler), fn = std::move(fn), work = std::move(work)]() mutable {
-        std::exception_ptr error;
-        R result{};
-        try {
-          result = fn();
-        } catch (...) {
-          error = std::current_exception();
-        }
-        asio::dispatch(work, [h = std::move(h), error, result = std::move(result)]() mutable {
-          std::move(h)(error, std::move(result));
-        });
-      });
-    };
-    co_return co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(std::exception_ptr, R)>(
-        initiation, asio::use_awaitable, std::move(f));
-  }
-
   static std::vector<std::unique_ptr<asio::io_context>> make_io_contexts(std::size_t n) {
     std::vector<std::unique_ptr<asio::io_context>> v;
     for (std::size_t i = 0; i < std::max<std::size_t>(1, n); ++i) v.push_back(std::make_unique<asio::io_context>(1));
@@ -386,7 +358,7 @@ private:
       std::optional<Response> refused;
       std::optional<Response> response;
     };
-    Checked checked = co_await offload([&] {
+    Checked checked = co_await offload(pool_, [&] {
       Checked out;
       out.refused = check(c, parser, x);
       if (!out.refused && !body_pending && x.route->body != BodyKind::file) out.response = run_handler(x);
@@ -432,7 +404,7 @@ private:
       x.req.body_file = file.path;
     }
 
-    Response response = co_await offload([&] { return run_handler(x); });
+    Response response = co_await offload(pool_, [&] { return run_handler(x); });
     file.discard();  // removed once the handler returned
     const bool keep = parser.keep_alive() && !stopping_;
     bool ok = co_await write_logged(c, response, &x, started, version, head, keep);
@@ -669,11 +641,8 @@ private:
 
     std::string piece;
     std::size_t offset = 0;
-    std::shared_ptr<Ahead> ahead;  // a streamed body is produced one chunk ahead of the write
-    if (r.stream) {
-      ahead = std::make_shared<Ahead>(c.executor);
-      produce_ahead(ahead, *r.stream);
-    }
+    std::optional<ReadAhead> ahead;  // a streamed body is produced one chunk ahead of the write
+    if (r.stream) ahead.emplace(pool_, c.executor, *r.stream).start();
     for (;;) {
       std::string_view data;
       bool more = false;
@@ -683,7 +652,7 @@ private:
         offset += n;
         more = offset < r.body.size();
       } else {
-        Result<bool> next = co_await take_ahead(*ahead, piece);
+        Result<bool> next = co_await ahead->take(piece);
         if (!next) {
           log::warn("HTTP response body aborted: {}", next.error().message);
           co_return false;
@@ -694,7 +663,7 @@ private:
           log::error("HTTP response body does not match its Content-Length");
           co_return false;
         }
-        if (more) produce_ahead(ahead, *r.stream);  // while this chunk is written
+        if (more) ahead->start();  // while this chunk is written
         if (data.empty() && more) continue;
       }
       res.body().data = data.empty() ? nullptr : const_cast<char*>(data.data());
@@ -704,53 +673,12 @@ private:
       co_await bhttp::async_write(c.stream, serializer, with_ec(ec));
       if (ec == bhttp::error::need_buffer) ec = {};
       if (ec) {
-        if (more && ahead) co_await take_ahead(*ahead, piece);  // the pool thread must be done with the producer
+        if (ahead) co_await ahead->drain();  // the pool thread must be done with the producer
         co_return false;
       }
       bytes += data.size();
       if (!more) co_return true;
     }
-  }
-
-  // One chunk of a streamed body, produced on the pool. `ready`, `next` and
-  // the timer belong to the connection's strand; `piece` to the pool thread
-  // until `ready`.
-  struct Ahead {
-    explicit Ahead(const asio::any_io_executor& strand) : timer(strand, asio::steady_timer::time_point::max()) {}
-    asio::steady_timer timer;  // never expires: cancelled when the chunk is ready
-    std::string piece;
-    Result<bool> next;
-    bool ready = false;
-  };
-
-  // Starts producing the next chunk (on the strand, with no chunk pending).
-  void produce_ahead(const std::shared_ptr<Ahead>& a, BodyProducer& producer) {
-    a->ready = false;
-    a->piece.clear();
-    auto work = asio::prefer(a->timer.get_executor(), asio::execution::outstanding_work.tracked);
-    asio::post(pool_, [a, &producer, work = std::move(work)] {
-      Result<bool> next = fail(Errc::internal, "producer threw");
-      try {
-        next = producer.next(a->piece);
-      } catch (...) {
-      }
-      asio::dispatch(work, [a, next = std::move(next)]() mutable {
-        a->next = std::move(next);
-        a->ready = true;
-        a->timer.cancel();
-      });
-    });
-  }
-
-  // Waits for the pending chunk and swaps it into `out`.
-  asio::awaitable<Result<bool>> take_ahead(Ahead& a, std::string& out) {
-    while (!a.ready) {
-      error_code ec;
-      co_await a.timer.async_wait(with_ec(ec));
-    }
-    a.ready = false;
-    out.swap(a.piece);
-    co_return std::move(a.next);
   }
 
   const config::Http cfg_;

@@ -147,8 +147,8 @@ Result<StoreResult> IngestService::ingest(const StoreContext& ctx, const store::
   auto prepared = prepare(ctx, temp);
   if (!prepared) return std::unexpected(prepared.error());
   const auto guard = key_locks_.lock(prepared->key);
-  // One object: fsync it and its directory (a syncfs of a busy file system
-  // costs more than that).
+  // One object: fsync it (and its directory where the file system needs it;
+  // a syncfs of a busy file system costs more than that).
   auto created = store_.commit(temp, prepared->key);
   if (!created) {
     refuse_prepared(ctx, *prepared, created.error());

@@ -5,9 +5,10 @@
 //  - commit() moves the temp file to its final path (link, never replacing an
 //    existing file) and fsyncs the file and, unless the file system makes a
 //    new name durable with the file's own fsync (ext4, XFS, Btrfs: see
-//    fs_store.cpp), the directory; when it returns, the blob is durable. If a blob with that key exists, the temp file is removed,
-//    the existing blob is fsynced, and commit() reports created=false (same
-//    content is never stored twice);
+//    fs_store.cpp), the directory; when it returns, the blob is durable. If
+//    a blob with that key exists, the temp file is removed, the existing
+//    blob is fsynced, and commit() reports created=false (same content is
+//    never stored twice);
 //  - a crash during commit() can leave a final-path file whose content is not
 //    what its key says; it is never referenced by the index, and recovery must
 //    check the content of unreferenced blobs against their key;
