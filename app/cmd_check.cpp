@@ -118,7 +118,8 @@ int cmd_check(const Global& global) {
     return kExitOk;
   }
   print_findings(std::cout, findings);
-  return kExitFailed;
+  // Only warnings (risks enabled on purpose): reported, exit status 0 like `serve` starting.
+  return std::ranges::all_of(findings, [](const config::Finding& f) { return f.warning; }) ? kExitOk : kExitFailed;
 }
 
 } // namespace tresor::app

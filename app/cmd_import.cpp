@@ -1,6 +1,9 @@
-// `tresor import DIR`: every file under DIR through the same ingest path as C-STORE.
+// `tresor import PATH...`: each file named, and every file under each directory
+// named, through the same ingest path as C-STORE. A file that is no DICOM at
+// all (dicom::looks_like_dicom: a README, a CSV) is skipped and counted apart,
+// never as a failure: the exit status is 0 when every DICOM file was ingested.
 //
-// Resume. An import that is interrupted (Ctrl-C, SIGTERM, kill -9, power
+// Resume (directories). An import that is interrupted (Ctrl-C, SIGTERM, kill -9, power
 // cut) and run again skips, without reading them, the files it had already
 // ingested: a journal under var/import/ records one line per file ingested
 // (stored, duplicate or quarantined), written only after ingest() returned,
@@ -45,13 +48,15 @@ constexpr std::size_t kMaxFailureLines = 100;  // beyond this only the count gro
 struct Counts {
   std::size_t imported = 0, duplicates = 0, quarantined = 0, failed = 0;
   std::size_t skipped = 0;  // already ingested by an earlier, interrupted run (journal)
-  std::size_t seen() const { return imported + duplicates + quarantined + failed + skipped; }
+  std::size_t not_dicom = 0;  // no DICOM at all (dicom::looks_like_dicom): skipped, not a failure
+  std::size_t seen() const { return imported + duplicates + quarantined + failed + skipped + not_dicom; }
 };
 
 std::string summary(const Counts& c) {
   std::string s = "imported " + std::to_string(c.imported) + ", duplicates " + std::to_string(c.duplicates) +
                   ", quarantined " + std::to_string(c.quarantined) + ", failed " + std::to_string(c.failed);
   if (c.skipped > 0) s += ", skipped " + std::to_string(c.skipped) + " (already imported)";
+  if (c.not_dicom > 0) s += ", skipped " + std::to_string(c.not_dicom) + " (not DICOM)";
   return s;
 }
 
@@ -195,11 +200,14 @@ private:
 
 } // namespace
 
-int cmd_import(const Global& global, const fs::path& dir) {
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) {
-    print_error(dir.string() + " is not a directory");
-    return kExitFailed;
+int cmd_import(const Global& global, const std::vector<fs::path>& paths) {
+  for (const fs::path& p : paths) {
+    std::error_code ec;
+    const auto st = fs::status(p, ec);
+    if (ec || !(fs::is_directory(st) || fs::is_regular_file(st))) {
+      print_error(p.string() + " is neither a file nor a directory");
+      return kExitFailed;
+    }
   }
   auto instance = Instance::open(global.var);
   if (!instance) {
@@ -218,10 +226,6 @@ int cmd_import(const Global& global, const fs::path& dir) {
   ::pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   bool interrupted = false;
 
-  Journal journal(inst.config().var_dir, dir);
-  if (journal.size() > 0)
-    std::cerr << "resuming: " << journal.size() << " files were imported by an earlier run\n" << std::flush;
-
   Counts counts;
   Progress progress;
   bool walk_failed = false;
@@ -230,53 +234,82 @@ int cmd_import(const Global& global, const fs::path& dir) {
     else if (counts.failed == kMaxFailureLines + 1) progress.message("(further failures are counted, not shown)");
   };
 
-  fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec);
-  if (ec) {
-    print_error("cannot read " + dir.string() + ": " + ec.message());
-    return kExitFailed;
-  }
-  for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (ec) break;
-    const fs::directory_entry& entry = *it;
-    std::error_code type_ec;
-    if (!entry.is_regular_file(type_ec) || is_dicomdir(entry.path())) continue;
-    if (stop_requested()) {
-      interrupted = true;
-      break;
-    }
-
+  // One file; `journal` is null for a file named on the command line.
+  auto import_one = [&](const fs::path& file, Journal* journal) {
     Journal::Stamp stamp;
     struct stat st {};
-    const bool stamped = ::stat(entry.path().c_str(), &st) == 0;
+    const bool stamped = journal && ::stat(file.c_str(), &st) == 0;
     if (stamped) {
       stamp.size = static_cast<std::uint64_t>(st.st_size);
       stamp.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
-      if (const std::string* uid = journal.lookup(entry.path(), stamp)) {
+      if (const std::string* uid = journal->lookup(file, stamp)) {
         auto known = inst.index().find_instance(*uid);
         if (known && *known) {
           ++counts.skipped;
           progress.update(counts);
-          continue;
+          return;
         }
       }
     }
-
-    auto result = inst.ingest().ingest_file(context, entry.path());
+    // A README, a CSV or a JPEG next to the images is not a failure of the
+    // archive: said once per file and counted apart.
+    if (!dicom::looks_like_dicom(file)) {
+      if (++counts.not_dicom <= kMaxFailureLines) progress.message("skipped: " + file.string() + ": not a DICOM file");
+      progress.update(counts);
+      return;
+    }
+    auto result = inst.ingest().ingest_file(context, file);
     if (!result) {
-      record_failure(entry.path().string() + ": " + result.error().message);
+      record_failure(file.string() + ": " + result.error().message);
     } else {
       switch (result->kind) {
         case services::StoreResult::Kind::stored: ++counts.imported; break;
         case services::StoreResult::Kind::duplicate: ++counts.duplicates; break;
         case services::StoreResult::Kind::quarantined: ++counts.quarantined; break;
       }
-      if (stamped) journal.record(entry.path(), stamp, result->sop_instance_uid);
+      if (stamped) journal->record(file, stamp, result->sop_instance_uid);
     }
     progress.update(counts);
-  }
-  if (ec) {
-    progress.message("tresor: walking " + dir.string() + " stopped: " + ec.message());
-    walk_failed = true;
+  };
+
+  for (const fs::path& path : paths) {
+    if (stop_requested()) {
+      interrupted = true;
+      break;
+    }
+    std::error_code ec;
+    if (!fs::is_directory(path, ec)) {
+      import_one(path, nullptr);
+      continue;
+    }
+    Journal journal(inst.config().var_dir, path);
+    if (journal.size() > 0)
+      progress.message("resuming: " + std::to_string(journal.size()) + " files were imported by an earlier run");
+    const std::size_t failed_before = counts.failed;
+    bool this_walk_failed = false;
+    fs::recursive_directory_iterator it(path, fs::directory_options::skip_permission_denied, ec);
+    if (ec) {
+      progress.message("tresor: cannot read " + path.string() + ": " + ec.message());
+      walk_failed = true;
+      continue;
+    }
+    for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      if (ec) break;
+      const fs::directory_entry& entry = *it;
+      std::error_code type_ec;
+      if (!entry.is_regular_file(type_ec) || is_dicomdir(entry.path())) continue;
+      if (stop_requested()) {
+        interrupted = true;
+        break;
+      }
+      import_one(entry.path(), &journal);
+    }
+    if (ec) {
+      progress.message("tresor: walking " + path.string() + " stopped: " + ec.message());
+      this_walk_failed = walk_failed = true;
+    }
+    if (interrupted) break;
+    if (counts.failed == failed_before && !this_walk_failed) journal.remove();
   }
   progress.finish();
   std::cout << summary(counts) << '\n' << std::flush;
@@ -284,7 +317,6 @@ int cmd_import(const Global& global, const fs::path& dir) {
     print_error("import interrupted; run the same command again to resume (files already imported are skipped)");
     return kExitFailed;
   }
-  if (counts.failed == 0 && !walk_failed) journal.remove();
   return (counts.failed > 0 || walk_failed) ? kExitFailed : kExitOk;
 }
 

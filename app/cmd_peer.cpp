@@ -1,4 +1,6 @@
-// `tresor peer add | list | remove`.
+// `tresor peer add | list | remove`. Registrations are validated by
+// validate_peer() (core/accounts.h), exactly as POST /api/peers does.
+// Removing a peer also revokes the certificates the local CA issued for it.
 #include <algorithm>
 #include <cctype>
 #include <iostream>
@@ -6,6 +8,7 @@
 
 #include "commands.h"
 #include "instance.h"
+#include "security/pki.h"
 
 namespace tresor::app {
 namespace {
@@ -82,14 +85,13 @@ int cmd_peer_add(const Global& global, const PeerAddOptions& o) {
   peer.port = o.port;
   peer.require_user_identity = o.require_user;
   peer.allow_plaintext = o.plaintext;
+  peer.legacy_tls = o.legacy_tls;
   peer.unlimited_find = o.unlimited_find;
-  if (peer.allow_plaintext)
-    for (const std::string& host : peer.hosts)
-      if (!config::is_loopback_or_private(host)) {
-        print_error("refused: --plaintext is only allowed for loopback or private hosts, and " + host +
-                    " is neither (register it for TLS only)");
-        return kExitFailed;
-      }
+  peer.unlimited_retrieve = o.unlimited_retrieve;
+  if (auto problem = validate_peer(peer)) {
+    print_error("refused: " + *problem);
+    return kExitFailed;
+  }
 
   auto instance = Instance::open(global.var);
   if (!instance) {
@@ -108,8 +110,9 @@ int cmd_peer_add(const Global& global, const PeerAddOptions& o) {
   std::vector<std::pair<std::string, std::string>> details{
       {"hosts", join(peer.hosts)}, {"port", std::to_string(peer.port)}, {"ops", join_ops(peer.operations)},
       {"require_user", peer.require_user_identity ? "true" : "false"},
-      {"plaintext", peer.allow_plaintext ? "true" : "false"},
-      {"unlimited_find", peer.unlimited_find ? "true" : "false"}, {"cert_sha256", peer.cert_sha256}};
+      {"plaintext", peer.allow_plaintext ? "true" : "false"}, {"legacy_tls", peer.legacy_tls ? "true" : "false"},
+      {"unlimited_find", peer.unlimited_find ? "true" : "false"},
+      {"unlimited_retrieve", peer.unlimited_retrieve ? "true" : "false"}, {"cert_sha256", peer.cert_sha256}};
   if (auto s = inst.accounts().put_peer(peer); !s) {
     inst.record_admin("peer add", peer.ae_title, audit::Outcome::failure, details);
     print_error(s.error().message);
@@ -138,7 +141,9 @@ int cmd_peer_list(const Global& global) {
     if (!p.cert_sha256.empty()) flags.push_back("cert-sha256=" + p.cert_sha256);
     if (p.require_user_identity) flags.push_back("require-user");
     if (p.allow_plaintext) flags.push_back("plaintext");
+    if (p.legacy_tls) flags.push_back("legacy-tls");
     if (p.unlimited_find) flags.push_back("unlimited-find");
+    if (p.unlimited_retrieve) flags.push_back("unlimited-retrieve");
     std::cout << "  flags=" << join(flags) << '\n';
   }
   return kExitOk;
@@ -151,6 +156,11 @@ int cmd_peer_remove(const Global& global, const std::string& ae_title) {
     return kExitFailed;
   }
   Instance& inst = **instance;
+  auto before = inst.accounts().find_peer(ae_title);
+  if (!before) {
+    print_error(before.error().message);
+    return kExitFailed;
+  }
   auto removed = inst.accounts().remove_peer(ae_title);
   if (!removed) {
     print_error(removed.error().message);
@@ -162,6 +172,21 @@ int cmd_peer_remove(const Global& global, const std::string& ae_title) {
   }
   inst.record_admin("peer remove", ae_title, audit::Outcome::success);
   std::cout << "removed peer " << ae_title << '\n';
+  // Its certificates stop working at once (the listeners re-read the CRL on
+  // the next handshake), also for a later peer registered under that name.
+  const config::Tls& tls = inst.config().tls;
+  const std::string pin = *before ? (*before)->cert_sha256 : std::string{};
+  auto revoked = security::revoke_peer_certificates(tls.ca_file, tls.ca_key_file, tls.crl_file, ae_title, pin);
+  if (!revoked) {
+    inst.record_admin("cert revoke", ae_title, audit::Outcome::failure, {{"reason", revoked.error().message}});
+    print_error("the peer was removed but its certificates could not be revoked: " + revoked.error().message +
+                " (revoke them with `tresor cert revoke --file`)");
+    return kExitFailed;
+  }
+  for (const std::string& serial : *revoked) {
+    inst.record_admin("cert revoke", serial, audit::Outcome::success, {{"peer", ae_title}});
+    std::cout << "revoked certificate " << serial << '\n';
+  }
   return kExitOk;
 }
 

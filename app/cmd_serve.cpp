@@ -1,4 +1,5 @@
 // `tresor serve`: exposure check, crash recovery, then DIMSE until SIGINT/SIGTERM.
+#include <algorithm>
 #include <pthread.h>
 #include <signal.h>
 
@@ -16,6 +17,7 @@
 #include "security/http_auth.h"
 #include "security/jwks_refresh.h"
 #include "security/jwt.h"
+#include "security/login_throttle.h"
 #include "security/policy.h"
 #include "security/rate_limit.h"
 
@@ -47,8 +49,12 @@ int cmd_serve(const Global& global) {
 
   if (auto findings = all_findings(inst); !findings.empty()) {
     print_findings(std::cerr, findings);
-    print_error("refusing to start: " + std::to_string(findings.size()) + " finding(s); fix them and run again");
-    return kExitFailed;
+    // Warnings are risks an administrator enabled on purpose: reported, not fatal.
+    const auto errors = std::ranges::count_if(findings, [](const config::Finding& f) { return !f.warning; });
+    if (errors > 0) {
+      print_error("refusing to start: " + std::to_string(errors) + " finding(s); fix them and run again");
+      return kExitFailed;
+    }
   }
 
   if (auto recovered = inst.ingest().recover(); !recovered) {
@@ -87,7 +93,10 @@ int cmd_serve(const Global& global) {
   security::FailureTracker failures(config.brute_force.max_failures,
                                     std::chrono::seconds(config.brute_force.window_s),
                                     std::chrono::seconds(config.brute_force.block_s));
-  security::AssociationPolicy policy(config, inst.accounts(), jwt.get(), failures, inst.clock());
+  // One password-guessing throttle for HTTP logins and DIMSE user identity:
+  // an account throttled on one protocol is throttled on both.
+  security::LoginThrottle login_throttle(config.login);
+  security::AssociationPolicy policy(config, inst.accounts(), jwt.get(), failures, inst.clock(), &login_throttle);
   net::DimseDeps deps{inst.ingest(),     inst.query(), inst.retrieve(), inst.commitment(),
                       policy,            inst.accounts(), inst.audit()};
   std::unique_ptr<net::DimseServer> server = net::make_dimse_server(config, deps);
@@ -102,7 +111,7 @@ int cmd_serve(const Global& global) {
   }
 
   // HTTPS: DICOMweb, REST API. The same services, the same audit.
-  security::HttpAuthenticator http_auth(config, inst.accounts(), jwt.get(), inst.clock(), inst.audit());
+  security::HttpAuthenticator http_auth(config, inst.accounts(), jwt.get(), inst.clock(), inst.audit(), login_throttle);
   http::Router router;
   http::Deps http_deps{config,         inst.ingest(),   inst.qido(),     inst.retrieve(), inst.index(),
                        inst.accounts(), http_auth,      inst.audit(),    inst.clock(),    config.store_dir() / "tmp",

@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,7 +38,9 @@ struct PeerAddOptions {
   std::string cert_sha256;
   bool require_user = false;
   bool plaintext = false;
+  bool legacy_tls = false;            // may use the legacy-TLS listener (private hosts only)
   bool unlimited_find = false;
+  bool unlimited_retrieve = false;     // may exceed dimse.retrieve_cap
 };
 int cmd_peer_add(const Global& global, const PeerAddOptions& options);
 int cmd_peer_list(const Global& global);
@@ -60,9 +63,18 @@ struct CertIssueOptions {
   std::string peer;                   // "" = do not pin
 };
 int cmd_cert_issue(const Global& global, const CertIssueOptions& options);
+// Revokes by serial number (hex) or by certificate file; exactly one of the two.
+int cmd_cert_revoke(const Global& global, const std::string& serial, const std::filesystem::path& file);
 
 int cmd_routes(const Global& global, bool json);
-int cmd_import(const Global& global, const std::filesystem::path& dir);
+int cmd_import(const Global& global, const std::vector<std::filesystem::path>& paths);
+
+struct PatientUpdateOptions {
+  std::string patient_id;
+  std::string issuer;                 // IssuerOfPatientID ("" = none)
+  std::optional<std::string> name, birth_date, sex;  // absent = unchanged
+};
+int cmd_patient_update(const Global& global, const PatientUpdateOptions& options);
 
 int cmd_quarantine_list(const Global& global);
 int cmd_quarantine_release(const Global& global, std::int64_t id);

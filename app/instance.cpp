@@ -47,7 +47,8 @@ Result<std::unique_ptr<Instance>> Instance::open(config::Config config) {
   self->ingest_ = std::make_unique<services::IngestService>(*self->store_, *self->index_, *self->audit_, limits);
   self->query_ = std::make_unique<services::QueryService>(*self->index_, *self->audit_, c.dimse.find_cap);
   self->qido_ = std::make_unique<services::QueryService>(*self->index_, *self->audit_, c.http.qido_cap);
-  self->retrieve_ = std::make_unique<services::RetrieveService>(*self->index_, *self->store_, *self->audit_);
+  self->retrieve_ =
+      std::make_unique<services::RetrieveService>(*self->index_, *self->store_, *self->audit_, c.dimse.retrieve_cap);
   self->commitment_ = std::make_unique<services::CommitmentService>(*self->index_, *self->audit_);
   return self;
 }
@@ -91,11 +92,13 @@ Principal system_principal(std::string name) {
   p.operations = {Operation::echo, Operation::store, Operation::find,
                   Operation::get,  Operation::move,  Operation::commit};
   p.unlimited_find = true;
+  p.unlimited_retrieve = true;
   return p;
 }
 
 void print_findings(std::ostream& out, const std::vector<config::Finding>& findings) {
-  for (const config::Finding& f : findings) out << "FINDING: " << f.what << "\n  fix: " << f.fix << '\n';
+  for (const config::Finding& f : findings)
+    out << (f.warning ? "WARNING: " : "FINDING: ") << f.what << "\n  fix: " << f.fix << '\n';
   out.flush();
 }
 

@@ -10,6 +10,7 @@
 #include "instance.h"
 #include "remote.h"
 #include "security/passwords.h"
+#include "security/pki.h"
 
 using namespace tresor::app;
 
@@ -39,7 +40,7 @@ int main(int argc, char** argv) {
                    "Directory with the web pages and the viewer bundle (the repository's web/; default: no web UI)");
 
   CLI::App* serve = app.add_subcommand("serve", "Check exposure, recover, then serve DIMSE until SIGINT/SIGTERM");
-  CLI::App* check = app.add_subcommand("check", "Print the exposure check's findings (exit 1 if any)");
+  CLI::App* check = app.add_subcommand("check", "Print the exposure check's findings (exit 1 if any; warnings alone exit 0)");
 
   CLI::App* peer = app.add_subcommand("peer", "Registered DICOM peers (modalities, workstations, PACS)");
   peer->require_subcommand(1);
@@ -55,7 +56,11 @@ int main(int argc, char** argv) {
   peer_add->add_option("--cert-sha256", peer_options.cert_sha256, "Pin its client certificate (hex SHA-256 of DER)");
   peer_add->add_flag("--require-user", peer_options.require_user, "Also require a user identity");
   peer_add->add_flag("--plaintext", peer_options.plaintext, "May use the plaintext listener (private hosts only)");
+  peer_add->add_flag("--legacy-tls", peer_options.legacy_tls,
+                     "May use the legacy-TLS listener with retired cipher suites (private hosts only)");
   peer_add->add_flag("--unlimited-find", peer_options.unlimited_find, "May exceed the C-FIND result cap");
+  peer_add->add_flag("--unlimited-retrieve", peer_options.unlimited_retrieve,
+                     "May retrieve (C-GET/C-MOVE) more instances at once than dimse.retrieve_cap");
   CLI::App* peer_list = peer->add_subcommand("list", "List registered peers");
   std::string peer_remove_ae;
   CLI::App* peer_remove = peer->add_subcommand("remove", "Remove a peer");
@@ -84,12 +89,21 @@ int main(int argc, char** argv) {
   CLI::App* cert_issue = cert->add_subcommand("issue", "Issue a client certificate (DIR/NAME.crt, DIR/NAME.key)");
   cert_issue->add_option("--cn", cert_options.cn, "Common name (a peer's AE title)")->required();
   cert_issue->add_option("--out", cert_options.out, "Output directory")->required();
-  cert_issue->add_option("--days", cert_options.days, "Validity in days")->check(CLI::Range(1, 3650))->capture_default_str();
+  cert_issue->add_option("--days", cert_options.days, "Validity in days (at most 730)")
+      ->check(CLI::Range(1, tresor::security::kMaxClientDays))
+      ->capture_default_str();
   cert_issue->add_option("--peer", cert_options.peer, "Pin the new certificate to this registered peer");
+  std::string revoke_serial;
+  std::filesystem::path revoke_file;
+  CLI::App* cert_revoke = cert->add_subcommand("revoke", "Revoke a certificate of the local CA (its CRL, var/pki/crl.pem)");
+  auto* revoke_serial_opt = cert_revoke->add_option("--serial", revoke_serial, "Serial number (hex, colons allowed)");
+  auto* revoke_file_opt = cert_revoke->add_option("--file", revoke_file, "The certificate (PEM)");
+  revoke_serial_opt->excludes(revoke_file_opt);
+  cert_revoke->require_option(1);
 
-  std::string import_dir;
-  CLI::App* import = app.add_subcommand("import", "Ingest every file under DIR through the C-STORE path");
-  import->add_option("DIR", import_dir, "Directory to import (recursively)")->required();
+  std::vector<std::string> import_paths;
+  CLI::App* import = app.add_subcommand("import", "Ingest files, and every file under directories, through the C-STORE path");
+  import->add_option("PATH", import_paths, "Files and directories (recursively) to import")->required();
 
   CLI::App* routes = app.add_subcommand("routes", "Print the HTTP API route table (docs/http-api.md)");
   bool routes_json = false;
@@ -104,6 +118,18 @@ int main(int argc, char** argv) {
   CLI::App* q_drop = quarantine->add_subcommand("drop", "Delete a held instance");
   q_drop->add_option("ID", quarantine_id, "Quarantine id")->required();
 
+  CLI::App* patient = app.add_subcommand("patient", "Patients: correct stored demographics (audited)");
+  patient->require_subcommand(1);
+  PatientUpdateOptions patient_options;
+  std::string patient_name, patient_birth, patient_sex;
+  CLI::App* patient_update =
+      patient->add_subcommand("update", "Change a patient's name, birth date or sex for all its studies");
+  patient_update->add_option("PATIENT_ID", patient_options.patient_id, "The stored PatientID")->required();
+  patient_update->add_option("--issuer", patient_options.issuer, "Its IssuerOfPatientID (default: none)");
+  CLI::Option* opt_name = patient_update->add_option("--name", patient_name, "New PatientName (DICOM PN, e.g. DOE^JANE)");
+  CLI::Option* opt_birth = patient_update->add_option("--birth-date", patient_birth, "New PatientBirthDate (YYYYMMDD or \"\")");
+  CLI::Option* opt_sex = patient_update->add_option("--sex", patient_sex, "New PatientSex (M, F, O or \"\")");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -116,6 +142,9 @@ int main(int argc, char** argv) {
     return kExitFailed;
   }
   peer_options.port = static_cast<std::uint16_t>(peer_port);
+  if (opt_name->count() > 0) patient_options.name = patient_name;
+  if (opt_birth->count() > 0) patient_options.birth_date = patient_birth;
+  if (opt_sex->count() > 0) patient_options.sex = patient_sex;
 
   if (!remote.server.empty()) {
     if (check->parsed()) return remote_check(remote);
@@ -129,6 +158,7 @@ int main(int argc, char** argv) {
     if (q_list->parsed()) return remote_quarantine_list(remote);
     if (q_release->parsed()) return remote_quarantine_release(remote, quarantine_id);
     if (q_drop->parsed()) return remote_quarantine_drop(remote, quarantine_id);
+    if (patient_update->parsed()) return remote_patient_update(remote, patient_options);
     print_error("--server: this verb acts on the local instance only (init, serve, import, cert, routes); drop --server");
     return kExitUsage;
   }
@@ -144,8 +174,10 @@ int main(int argc, char** argv) {
   if (user_passwd->parsed()) return cmd_user_passwd(global, user_name, passwd_stdin);
   if (user_remove->parsed()) return cmd_user_remove(global, user_name);
   if (cert_issue->parsed()) return cmd_cert_issue(global, cert_options);
-  if (import->parsed()) return cmd_import(global, import_dir);
+  if (cert_revoke->parsed()) return cmd_cert_revoke(global, revoke_serial, revoke_file);
+  if (import->parsed()) return cmd_import(global, std::vector<std::filesystem::path>(import_paths.begin(), import_paths.end()));
   if (routes->parsed()) return cmd_routes(global, routes_json);
+  if (patient_update->parsed()) return cmd_patient_update(global, patient_options);
   if (q_list->parsed()) return cmd_quarantine_list(global);
   if (q_release->parsed()) return cmd_quarantine_release(global, quarantine_id);
   if (q_drop->parsed()) return cmd_quarantine_drop(global, quarantine_id);

@@ -142,7 +142,9 @@ int remote_peer_add(const Remote& r, const PeerAddOptions& o) {
             {"operations", split_list(o.ops)},
             {"require_user_identity", o.require_user},
             {"allow_plaintext", o.plaintext},
-            {"unlimited_find", o.unlimited_find}};
+            {"legacy_tls", o.legacy_tls},
+            {"unlimited_find", o.unlimited_find},
+            {"unlimited_retrieve", o.unlimited_retrieve}};
   if (!o.cert_sha256.empty()) body["cert_sha256"] = o.cert_sha256;
   auto a = call(r, "POST", "/api/peers", &body);
   if (!a) return kExitFailed;
@@ -162,7 +164,9 @@ int remote_peer_list(const Remote& r) {
     if (!str(p, "cert_sha256").empty()) flags.push_back("cert-sha256=" + str(p, "cert_sha256"));
     if (flag(p, "require_user_identity")) flags.push_back("require-user");
     if (flag(p, "allow_plaintext")) flags.push_back("plaintext");
+    if (flag(p, "legacy_tls")) flags.push_back("legacy-tls");
     if (flag(p, "unlimited_find")) flags.push_back("unlimited-find");
+    if (flag(p, "unlimited_retrieve")) flags.push_back("unlimited-retrieve");
     std::cout << str(p, "ae_title") << "  hosts=" << joined(p.value("hosts", json::array()))
               << "  port=" << p.value("port", 0) << "  ops=" << joined(p.value("operations", json::array()))
               << "  flags=" << joined(json(flags)) << '\n';
@@ -260,6 +264,22 @@ int remote_check(const Remote& r) {
   }
   for (const json& f : a->body) std::cout << "FINDING: " << str(f, "what") << "\n  fix: " << str(f, "fix") << '\n';
   return kExitFailed;
+}
+
+int remote_patient_update(const Remote& r, const PatientUpdateOptions& o) {
+  if (!o.name && !o.birth_date && !o.sex) {
+    print_error("nothing to change: give --name, --birth-date or --sex");
+    return kExitUsage;
+  }
+  json body = json::object();
+  if (o.name) body["name"] = *o.name;
+  if (o.birth_date) body["birth_date"] = *o.birth_date;
+  if (o.sex) body["sex"] = *o.sex;
+  std::string path = "/api/patients/" + segment(o.patient_id);
+  if (!o.issuer.empty()) path += "?issuer=" + segment(o.issuer);
+  if (!call(r, "PUT", path, &body)) return kExitFailed;
+  std::cout << "updated\n";
+  return kExitOk;
 }
 
 } // namespace tresor::app

@@ -1,5 +1,5 @@
 // The command line as a client of the admin REST API (docs/cli.md, "Remote
-// administration"): `tresor --server https://host:8443 user|peer|quarantine|check ...`
+// administration"): `tresor --server https://host:8443 user|peer|quarantine|patient|check ...`
 // does over HTTPS what the same verb does on a local instance directory, so
 // the server applies its own checks, audits the change under the token's
 // user, and the CLI needs no access to var/. Contract:
@@ -37,5 +37,6 @@ int remote_quarantine_list(const Remote& remote);
 int remote_quarantine_release(const Remote& remote, std::int64_t id);
 int remote_quarantine_drop(const Remote& remote, std::int64_t id);
 int remote_check(const Remote& remote);
+int remote_patient_update(const Remote& remote, const PatientUpdateOptions& options);
 
 } // namespace tresor::app

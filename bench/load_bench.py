@@ -71,6 +71,9 @@ class Tresor:
         setkey("dimse", "max_pending", max(64, assocs))
         setkey("http", "bind", '"127.0.0.1"'); setkey("http", "port", self.http_port)
         setkey("http", "max_connections", max(512, 4 * clients))
+        # Every client connects from 127.0.0.1: lift the per-address caps (issue 11) for the benchmark.
+        setkey("http", "max_connections_per_source", max(512, 4 * clients))
+        setkey("http", "handshakes_per_source_per_s", 100000)
         setkey("http", "handler_threads", handler_threads)
         if io_threads:
             setkey("http", "io_threads", io_threads)

@@ -3,9 +3,12 @@
 // (a write failure is reported on the ordinary log without patient data), and
 // appends one JSON object per line to an append-only file.
 #pragma once
+#include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -50,8 +53,27 @@ public:
   virtual void record(const Event& event) noexcept = 0;
 };
 
+// Early warning before the audit file's file system fills up. Before each
+// event is written, the free space of the file system holding the audit file
+// is checked; when it is below threshold(total size), an error goes to the
+// ordinary log and a security_alert event (reason "audit file system nearly
+// full ...") is written, ONCE; it re-arms when the free space is back above
+// 1.25 x the threshold. Events are never dropped (the audit trail is the one
+// record that must not lose anything); the alert is the operator's cue.
+// The default threshold is twice the store's reserve (core/space.h), so the
+// alert comes before the store starts refusing objects for want of space.
+struct SpaceGuard {
+  struct Space {
+    std::uint64_t available = 0;  // bytes an unprivileged writer may still use
+    std::uint64_t total = 0;      // size of the file system
+  };
+  std::function<std::uint64_t(std::uint64_t total)> threshold;  // empty: 2 x free_space_reserve(total)
+  std::function<std::optional<Space>(int fd)> probe;            // empty: fstatvfs(fd) (tests substitute)
+};
+
 // Append-only JSON-lines file (opened with O_APPEND, one write per event).
-Result<std::unique_ptr<AuditSink>> open_jsonl_log(const std::filesystem::path& file, const Clock& clock);
+Result<std::unique_ptr<AuditSink>> open_jsonl_log(const std::filesystem::path& file, const Clock& clock,
+                                                  SpaceGuard guard = {});
 
 // Keeps events in memory (tests).
 class MemorySink final : public AuditSink {

@@ -91,6 +91,13 @@ private:
   void set(std::string_view table, const toml::key& key, const toml::node& node, Config& config) {
     const Option* option = find_option(table, key.str());
     std::string name = dotted(table, key.str());
+    // Removed options, still present in files written by older versions:
+    // accepted and ignored (login.account_*: the hard account lock became
+    // throttling, see login_throttle.h).
+    if (option == nullptr && table == "login" &&
+        (key.str() == "account_max_failures" || key.str() == "account_window_s" || key.str() == "account_lock_s")) {
+      return;
+    }
     if (option == nullptr) {
       error(at(key.source()), "unknown key '" + name + "'");
       return;
@@ -189,14 +196,31 @@ void validate(Loader& l, Config& c) {
     l.error(l.at("dimse", "plaintext_port"), "'dimse.plaintext_port' must not be 0 while the plaintext listener is enabled");
   if (d.plaintext_enabled && d.tls_port != 0 && d.tls_port == d.plaintext_port)
     l.error(l.at("dimse", "plaintext_port"), "'dimse.plaintext_port' must differ from 'dimse.tls_port'");
+  if (!is_ipv4(d.legacy_tls_bind))
+    l.error(l.at("dimse", "legacy_tls_bind"), "'dimse.legacy_tls_bind' must be an IPv4 address");
+  else if (d.legacy_tls_enabled && !is_loopback_or_private(d.legacy_tls_bind))
+    l.error(l.at("dimse", "legacy_tls_bind"),
+            "'dimse.legacy_tls_bind' must be a loopback or private address (127/8, 10/8, 172.16/12, "
+            "192.168/16) while the legacy-TLS listener is enabled; got " + d.legacy_tls_bind);
+  if (d.legacy_tls_enabled && d.legacy_tls_port == 0)
+    l.error(l.at("dimse", "legacy_tls_port"), "'dimse.legacy_tls_port' must not be 0 while the legacy-TLS listener is enabled");
+  if (d.legacy_tls_enabled && ((d.tls_port != 0 && d.legacy_tls_port == d.tls_port) ||
+                               (d.plaintext_enabled && d.legacy_tls_port == d.plaintext_port)))
+    l.error(l.at("dimse", "legacy_tls_port"), "'dimse.legacy_tls_port' must differ from the other DICOM ports");
 
   if (!is_ipv4(c.http.bind)) l.error(l.at("http", "bind"), "'http.bind' must be an IPv4 address");
-  if (c.http.port != 0 && (c.http.port == d.tls_port || (d.plaintext_enabled && c.http.port == d.plaintext_port)))
+  if (c.http.port != 0 && (c.http.port == d.tls_port || (d.plaintext_enabled && c.http.port == d.plaintext_port) ||
+                           (d.legacy_tls_enabled && c.http.port == d.legacy_tls_port)))
     l.error(l.at("http", "port"), "'http.port' must differ from the DICOM ports");
   if (!c.http.public_url.empty() &&
       (!c.http.public_url.starts_with("https://") || c.http.public_url.size() < 9 || c.http.public_url.back() == '/' ||
        c.http.public_url.find_first_of(" \"<>\\^`{|}") != std::string::npos))
     l.error(l.at("http", "public_url"), "'http.public_url' must be an https:// origin without a trailing slash");
+  if (c.http.max_connections_per_source > c.http.max_connections)
+    l.error(l.at("http", "max_connections_per_source"),
+            "'http.max_connections_per_source' must not exceed 'http.max_connections'");
+  if (c.http.jwt_token_max_days > c.http.token_max_days)
+    l.error(l.at("http", "jwt_token_max_days"), "'http.jwt_token_max_days' must not exceed 'http.token_max_days'");
 
   if (!c.oidc.jwks_url.empty() && !is_https_url(c.oidc.jwks_url))
     l.error(l.at("oidc", "jwks_url"),
@@ -214,6 +238,7 @@ void validate(Loader& l, Config& c) {
   c.tls.key_file = resolve(base, c.tls.key_file);
   c.tls.ca_file = resolve(base, c.tls.ca_file);
   c.tls.ca_key_file = resolve(base, c.tls.ca_key_file);
+  c.tls.crl_file = resolve(base, c.tls.crl_file);
   c.oidc.jwks_file = resolve(base, c.oidc.jwks_file);
   c.oidc.jwks_ca_file = resolve(base, c.oidc.jwks_ca_file);
   if (!c.oidc.jwks_url.empty() && !c.oidc.jwks_ca_file.empty() && !is_readable_file(c.oidc.jwks_ca_file))
@@ -221,7 +246,7 @@ void validate(Loader& l, Config& c) {
                                               ") must be a readable file (or \"\" for the system CA store)");
   c.http.web_root = resolve(base, c.http.web_root);
 
-  if (d.tls_port != 0 || c.http.port != 0) {
+  if (d.tls_port != 0 || d.legacy_tls_enabled || c.http.port != 0) {
     const std::pair<const char*, const fs::path*> files[] = {
         {"cert_file", &c.tls.cert_file}, {"key_file", &c.tls.key_file}, {"ca_file", &c.tls.ca_file}};
     for (auto [key, path] : files)

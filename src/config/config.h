@@ -24,6 +24,9 @@ struct Dimse {
   bool plaintext_enabled = false;          // plaintext listener is off by default
   std::string plaintext_bind = "127.0.0.1";// must be loopback or private when enabled
   std::uint16_t plaintext_port = 11112;
+  bool legacy_tls_enabled = false;         // TLS listener with retired cipher suites (no forward secrecy); off by default
+  std::string legacy_tls_bind = "127.0.0.1";// must be loopback or private when enabled
+  std::uint16_t legacy_tls_port = 2763;
   std::size_t workers = 16;                // concurrent associations (pool size)
   std::size_t negotiators = 128;           // threads accepting + negotiating; silent clients only block these
   std::size_t max_pending = 16;            // negotiated-but-unserved beyond which: A-ASSOCIATE-RJ transient
@@ -34,19 +37,22 @@ struct Dimse {
   int dimse_timeout_s = 60;                // a DIMSE message in progress
   int idle_timeout_s = 60;                 // an idle association is released after this
   std::size_t find_cap = 1000;             // max C-FIND results without unlimited_find
+  std::size_t retrieve_cap = 10000;        // max instances of one C-GET/C-MOVE/WADO-RS retrieve without unlimited_retrieve
 };
 
 struct Tls {                               // relative paths resolve against the config file's directory
   std::filesystem::path cert_file = "pki/server.crt";  // server certificate (PEM)
   std::filesystem::path key_file = "pki/server.key";   // server private key (PEM)
   std::filesystem::path ca_file = "pki/ca.crt";        // CA(s) trusted for client certificates (PEM)
-  std::filesystem::path ca_key_file = "pki/ca.key";    // local CA key (used by `tresor cert issue` only)
+  std::filesystem::path ca_key_file = "pki/ca.key";    // local CA key (used by `tresor cert issue` / `cert revoke` only)
+  std::filesystem::path crl_file = "pki/crl.pem";      // revocation list checked by the DIMSE TLS listeners (absent = none revoked)
 };
 
 struct BruteForce {
   int max_failures = 10;                   // failed associations per source ...
   int window_s = 60;                       // ... within this window ...
-  int block_s = 900;                       // ... block the source for this long
+  int block_s = 900;                       // ... block the source for this long (bound client certificates still get in)
+  int blocked_handshakes_per_s = 5;        // TLS handshakes a blocked source may still start per second (4 at a time)
 };
 
 struct Oidc {                              // JWT user identity (type 5); off when issuer is empty
@@ -78,15 +84,23 @@ struct Http {                              // HTTPS (DICOMweb, REST API, web UI)
   int session_idle_minutes = 30;           // a session cookie expires after this much inactivity ...
   int session_max_hours = 12;              // ... and at the latest this long after login
   int token_max_days = 365;                // longest API token lifetime
+  int jwt_token_max_days = 0;              // 0: a bearer JWT may not create API tokens; N: it may, expiring at most N days after the JWT
+  std::size_t max_connections_per_source = 64;   // open HTTPS connections from one address (<= max_connections)
+  int handshakes_per_source_per_s = 50;    // new HTTPS connections (TLS handshakes) per second from one address (burst 2x; then they wait, up to 2 s)
+  int failure_audit_window_s = 60;         // failed authentications: one audit line per source per window (+ a summary)
 };
 
-struct Login {                             // HTTP login throttling (passwords, Basic, tokens)
-  int account_max_failures = 10;           // wrong passwords for one account ...
-  int account_window_s = 900;              // ... within this window ...
-  int account_lock_s = 900;                // ... lock the account (even the right password is refused)
+struct Login {                             // password-guessing throttle (HTTP and DIMSE user identity); no hard lock
+  int pair_free_failures = 3;              // wrong passwords from one (account, address) before delays start ...
+  int pair_max_delay_s = 300;              // ... then waits of 1 s, 2 s, 4 s ... up to this long between its guesses ...
+  int pair_max_failures = 10;              // ... and this many in pair_window_s refuse its guesses (unless known good)
+  int pair_window_s = 3600;
+  int account_guesses_per_minute = 2;      // ceiling per account from addresses that are not known good ...
+  int account_burst = 10;                  // ... (token bucket): at most burst + 1440 * rate guesses a day (2,890)
+  int known_good_days = 30;                // an (account, address) that logged in is exempt from the ceiling this long
   int source_max_failures = 50;            // failed authentications from one address ...
   int source_window_s = 60;                // ... within this window ...
-  int source_block_s = 900;                // ... block the address
+  int source_block_s = 900;                // ... refuse its password guesses (except known-good accounts) this long
 };
 
 struct Config {
@@ -115,6 +129,11 @@ std::string sample_toml(const std::string& ae_title);
 struct Finding {
   std::string what;   // the problem
   std::string fix;    // exactly what to change
+  // A warning is a risk an administrator accepted on purpose (an explicitly
+  // enabled, restricted legacy-TLS listener): reported by `tresor check`
+  // and at start-up, but `tresor serve` still starts. Every other finding
+  // stops `serve`.
+  bool warning = false;
 };
 std::vector<Finding> exposure_check(const Config& config, AccountRepository& accounts);
 

@@ -44,12 +44,7 @@ void check_file(std::vector<Finding>& out, const fs::path& file, const char* wha
 
 } // namespace
 
-bool is_loopback_or_private(const std::string& ipv4) noexcept {
-  if (ipv4 == "localhost") return true;
-  unsigned char b[4];
-  if (!parse_ipv4(ipv4, b)) return false;
-  return b[0] == 127 || b[0] == 10 || (b[0] == 172 && (b[1] & 0xf0) == 16) || (b[0] == 192 && b[1] == 168);
-}
+bool is_loopback_or_private(const std::string& ipv4) noexcept { return is_loopback_or_private_ipv4(ipv4); }
 
 std::vector<Finding> exposure_check(const Config& c, AccountRepository& accounts) {
   std::vector<Finding> out;
@@ -67,13 +62,21 @@ std::vector<Finding> exposure_check(const Config& c, AccountRepository& accounts
                    "in " + file + " [dimse], set plaintext_bind = \"127.0.0.1\" (or a private address) or "
                                   "plaintext_enabled = false"});
 
-  if (d.tls_port != 0) {
+  if (d.legacy_tls_enabled && !is_loopback_or_private(d.legacy_tls_bind))
+    out.push_back({"the legacy-TLS listener is bound to " + d.legacy_tls_bind +
+                       ", which is not a loopback or private address",
+                   "in " + file + " [dimse], set legacy_tls_bind to a private address or legacy_tls_enabled = false"});
+
+  if (d.tls_port != 0 || d.legacy_tls_enabled) {
     check_file(out, c.tls.cert_file, "server certificate", c, false);
     check_file(out, c.tls.key_file, "server private key", c, true);
     check_file(out, c.tls.ca_file, "client CA certificate", c, false);
   }
   // The CA key is optional (it may be kept offline) but must be private when present.
   std::error_code ec;
+  // An unreadable CRL makes the DIMSE listeners refuse every certificate it covers.
+  if (!c.tls.crl_file.empty() && fs::exists(c.tls.crl_file, ec))
+    check_file(out, c.tls.crl_file, "certificate revocation list", c, false);
   if (!c.tls.ca_key_file.empty() && fs::exists(c.tls.ca_key_file, ec))
     check_file(out, c.tls.ca_key_file, "CA private key", c, true);
 
@@ -81,7 +84,15 @@ std::vector<Finding> exposure_check(const Config& c, AccountRepository& accounts
     out.push_back({"the registered peers cannot be read: " + peers.error().message,
                    "check that " + (c.var_dir / "index.db").string() + " is readable by this user"});
   } else {
+    std::string legacy_peers;
     for (const Peer& p : *peers) {
+      if (p.legacy_tls) legacy_peers += (legacy_peers.empty() ? "" : ", ") + p.ae_title;
+      if (p.legacy_tls)
+        for (const std::string& h : p.hosts)
+          if (!is_loopback_or_private(h))
+            out.push_back({"peer " + p.ae_title + " may use the legacy-TLS listener from " + h +
+                               ", which is not a loopback or private address",
+                           "re-register " + p.ae_title + " without --legacy-tls (BCP 195 TLS only)"});
       if (p.hosts.empty()) {
         if (p.allow_plaintext && d.plaintext_enabled)
           out.push_back({"peer " + p.ae_title + " may use the plaintext listener from any address (no host pinned)",
@@ -97,6 +108,17 @@ std::vector<Finding> exposure_check(const Config& c, AccountRepository& accounts
                                ", which is not a loopback or private address",
                            "re-register " + p.ae_title + " without --plaintext (TLS only)"});
     }
+    // Deliberately enabled and restricted by the validation above: a warning,
+    // so that `serve` starts, but never silent.
+    if (d.legacy_tls_enabled)
+      out.push_back({"the legacy-TLS listener (" + d.legacy_tls_bind + ":" + std::to_string(d.legacy_tls_port) +
+                         ") accepts retired cipher suites (TLS 1.2 with RSA key exchange and CBC/SHA-1: no forward "
+                         "secrecy, so whoever records the traffic and later obtains the server key reads every "
+                         "image sent; weaker integrity) for " +
+                         (legacy_peers.empty() ? std::string("no peer yet") : "the peers " + legacy_peers),
+                     "upgrade those peers to TLS 1.2 ECDHE with AES-GCM (or TLS 1.3), then set "
+                     "legacy_tls_enabled = false in " + file + " [dimse]",
+                     true});
   }
 
   if (auto users = accounts.list_users(); !users) {

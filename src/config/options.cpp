@@ -29,6 +29,14 @@ const Option kOptions[] = {
      [](Config& c) -> FieldRef { return &c.dimse.plaintext_bind; }},
     {"dimse", "plaintext_port", "Port of the plaintext listener (must differ from tls_port).",
      [](Config& c) -> FieldRef { return &c.dimse.plaintext_port; }, 0, 65535},
+    {"dimse", "legacy_tls_enabled",
+     "TLS listener for old peers that offer only retired cipher suites (TLS 1.2 RSA key exchange, CBC: no forward "
+     "secrecy), serving only peers registered with --legacy-tls. Off by default; `tresor check` reports it.",
+     [](Config& c) -> FieldRef { return &c.dimse.legacy_tls_enabled; }},
+    {"dimse", "legacy_tls_bind", "IPv4 address of the legacy-TLS listener; must be loopback or private (10/8, 172.16/12, 192.168/16).",
+     [](Config& c) -> FieldRef { return &c.dimse.legacy_tls_bind; }},
+    {"dimse", "legacy_tls_port", "Port of the legacy-TLS listener (must differ from the other ports).",
+     [](Config& c) -> FieldRef { return &c.dimse.legacy_tls_port; }, 0, 65535},
     {"dimse", "workers", "Associations served at once (worker pool size), 1..256.",
      [](Config& c) -> FieldRef { return &c.dimse.workers; }, 1, 256},
     {"dimse", "negotiators",
@@ -52,21 +60,35 @@ const Option kOptions[] = {
      [](Config& c) -> FieldRef { return &c.dimse.idle_timeout_s; }, 1, 3600},
     {"dimse", "find_cap", "Most C-FIND results returned to a peer without unlimited_find.",
      [](Config& c) -> FieldRef { return &c.dimse.find_cap; }, 1, 100000000},
+    {"dimse", "retrieve_cap",
+     "Most instances one C-GET, C-MOVE or WADO-RS retrieve may send to a peer or user without unlimited_retrieve "
+     "(above it: refused, C-GET/C-MOVE status A702). The default is above nearly every single study.",
+     [](Config& c) -> FieldRef { return &c.dimse.retrieve_cap; }, 1, 100000000},
 
     {"tls", "cert_file", "Server certificate (PEM).", [](Config& c) -> FieldRef { return &c.tls.cert_file; }},
     {"tls", "key_file", "Server private key (PEM); must not be readable by group or others.",
      [](Config& c) -> FieldRef { return &c.tls.key_file; }},
     {"tls", "ca_file", "CA certificate(s) that client certificates must chain to (PEM).",
      [](Config& c) -> FieldRef { return &c.tls.ca_file; }},
-    {"tls", "ca_key_file", "Key of the local CA, used only by `tresor cert issue`.",
+    {"tls", "ca_key_file", "Key of the local CA, used only by `tresor cert issue` and `tresor cert revoke`.",
      [](Config& c) -> FieldRef { return &c.tls.ca_key_file; }},
+    {"tls", "crl_file",
+     "Revocation list of the local CA (written by `tresor cert revoke` and `tresor peer remove`), checked on every "
+     "DIMSE TLS handshake and re-read when it changes; absent = nothing revoked.",
+     [](Config& c) -> FieldRef { return &c.tls.crl_file; }},
 
     {"brute_force", "max_failures", "Failed associations from one source address ...",
      [](Config& c) -> FieldRef { return &c.brute_force.max_failures; }, 1, 1000000},
     {"brute_force", "window_s", "... within this many seconds ...",
      [](Config& c) -> FieldRef { return &c.brute_force.window_s; }, 1, 86400},
-    {"brute_force", "block_s", "... block that address for this many seconds.",
+    {"brute_force", "block_s",
+     "... block that address for this many seconds. A blocked address still serves a registered peer presenting its "
+     "bound client certificate (or, for peers authenticated by user identity, a valid one); everything else is refused.",
      [](Config& c) -> FieldRef { return &c.brute_force.block_s; }, 1, 2592000},
+    {"brute_force", "blocked_handshakes_per_s",
+     "TLS handshakes per second a blocked address may still start (at most 4 at a time); the rest are closed "
+     "before the handshake, which bounds what a blocked address costs (1..1000).",
+     [](Config& c) -> FieldRef { return &c.brute_force.blocked_handshakes_per_s; }, 1, 1000},
 
     {"oidc", "issuer", "JWT user identity (type 5) is accepted only when this issuer is set.",
      [](Config& c) -> FieldRef { return &c.oidc.issuer; }},
@@ -127,18 +149,52 @@ const Option kOptions[] = {
      [](Config& c) -> FieldRef { return &c.http.session_max_hours; }, 1, 720},
     {"http", "token_max_days", "Longest lifetime of a personal API token, in days (1..3650).",
      [](Config& c) -> FieldRef { return &c.http.token_max_days; }, 1, 3650},
+    {"http", "jwt_token_max_days",
+     "0 = a bearer JWT (OIDC) may not create API tokens (only a password, with Basic or a log-in session, may); "
+     "N = it may, and the token expires at most N days after the JWT itself (0..3650, at most token_max_days).",
+     [](Config& c) -> FieldRef { return &c.http.jwt_token_max_days; }, 0, 3650},
+    {"http", "max_connections_per_source",
+     "Open HTTPS connections from one source address beyond which its new ones are closed at once, so one address "
+     "cannot hold every connection (1..max_connections; a site behind one NAT address shares it).",
+     [](Config& c) -> FieldRef { return &c.http.max_connections_per_source; }, 1, 1000000},
+    {"http", "handshakes_per_source_per_s",
+     "New HTTPS connections (TLS handshakes, the costly part) per second from one source address, with a burst of "
+     "as many again; beyond, a new connection waits for its turn (at most 2 s) or is closed at once (1..100000).",
+     [](Config& c) -> FieldRef { return &c.http.handshakes_per_source_per_s; }, 1, 100000},
+    {"http", "failure_audit_window_s",
+     "Failed authentications are audited in aggregate: the first from a source address in this many seconds in "
+     "full, the others as one summary line with their count (1..3600).",
+     [](Config& c) -> FieldRef { return &c.http.failure_audit_window_s; }, 1, 3600},
 
-    {"login", "account_max_failures", "Wrong passwords for one account ...",
-     [](Config& c) -> FieldRef { return &c.login.account_max_failures; }, 1, 1000000},
-    {"login", "account_window_s", "... within this many seconds ...",
-     [](Config& c) -> FieldRef { return &c.login.account_window_s; }, 1, 86400},
-    {"login", "account_lock_s", "... lock the account for this many seconds (the right password is refused too).",
-     [](Config& c) -> FieldRef { return &c.login.account_lock_s; }, 1, 2592000},
+    {"login", "pair_free_failures",
+     "Wrong passwords (HTTP or DIMSE user identity) from one address for one account before its guesses are delayed ...",
+     [](Config& c) -> FieldRef { return &c.login.pair_free_failures; }, 0, 1000},
+    {"login", "pair_max_delay_s",
+     "... then it waits 1 s, 2 s, 4 s ... (answered 429 with Retry-After, never a sleeping thread) up to this many seconds ...",
+     [](Config& c) -> FieldRef { return &c.login.pair_max_delay_s; }, 1, 86400},
+    {"login", "pair_max_failures",
+     "... and this many within pair_window_s refuse its guesses until the oldest leaves the window (not for a known-good address).",
+     [](Config& c) -> FieldRef { return &c.login.pair_max_failures; }, 1, 1000000},
+    {"login", "pair_window_s", "Window of pair_max_failures, in seconds.",
+     [](Config& c) -> FieldRef { return &c.login.pair_window_s; }, 1, 2592000},
+    {"login", "account_guesses_per_minute",
+     "Ceiling on password guesses per account from all addresses that are not known good: an attacker gets at most "
+     "account_burst + 1440 x this many guesses per account per day (2,890 with the defaults). There is no hard lock: "
+     "the owner's known-good addresses and sessions are never refused because of others' failures.",
+     [](Config& c) -> FieldRef { return &c.login.account_guesses_per_minute; }, 1, 10000},
+    {"login", "account_burst", "Guesses an account may take at once before the per-minute ceiling applies.",
+     [](Config& c) -> FieldRef { return &c.login.account_burst; }, 1, 10000},
+    {"login", "known_good_days",
+     "An (account, address) pair that logged in successfully is known good for this many days: exempt from the "
+     "account ceiling, never refused outright (at most delayed).",
+     [](Config& c) -> FieldRef { return &c.login.known_good_days; }, 1, 3650},
     {"login", "source_max_failures", "Failed HTTP authentications from one source address ...",
      [](Config& c) -> FieldRef { return &c.login.source_max_failures; }, 1, 1000000},
     {"login", "source_window_s", "... within this many seconds ...",
      [](Config& c) -> FieldRef { return &c.login.source_window_s; }, 1, 86400},
-    {"login", "source_block_s", "... block that address for this many seconds.",
+    {"login", "source_block_s",
+     "... refuse password guesses from that address for this many seconds (sessions, API tokens, JWTs and accounts that "
+     "logged in from there before still work).",
      [](Config& c) -> FieldRef { return &c.login.source_block_s; }, 1, 2592000},
 };
 
@@ -148,7 +204,7 @@ const Table kTables[] = {
     {"brute_force", "Blocking of source addresses after repeated failed associations."},
     {"oidc", "OpenID Connect (JWT) user identity (DIMSE type 5 and HTTP Bearer tokens); off while issuer is empty."},
     {"http", "HTTPS server: DICOMweb, the REST API and the web UI. TLS 1.2 or newer only, on the [tls] certificate."},
-    {"login", "HTTP login throttling: account lock-out and source address blocking."},
+    {"login", "Password-guessing throttle for HTTP logins and DIMSE user identity (no hard account lock)."},
 };
 
 } // namespace

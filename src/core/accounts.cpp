@@ -2,6 +2,9 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
+#include <cstring>
+
 namespace tresor {
 
 const char* to_string(Operation op) noexcept {
@@ -71,6 +74,61 @@ bool is_valid_username(std::string_view name) noexcept {
 bool is_ipv4(const std::string& text) noexcept {
   in_addr addr{};
   return ::inet_pton(AF_INET, text.c_str(), &addr) == 1;
+}
+
+bool is_loopback_or_private_ipv4(const std::string& text) noexcept {
+  if (text == "localhost") return true;
+  in_addr addr{};
+  if (::inet_pton(AF_INET, text.c_str(), &addr) != 1) return false;
+  unsigned char b[4];
+  std::memcpy(b, &addr.s_addr, 4);  // network byte order: b[0] is the first octet
+  return b[0] == 127 || b[0] == 10 || (b[0] == 172 && (b[1] & 0xf0) == 16) || (b[0] == 192 && b[1] == 168);
+}
+
+std::optional<std::string> validate_peer(const Peer& p) {
+  if (!is_valid_peer_ae(p.ae_title))
+    return "the AE title must be 1..16 printable characters without backslash or surrounding spaces";
+  if (p.hosts.empty() || p.hosts.size() > 16) return "a peer needs 1..16 host addresses (IPv4)";
+  for (std::size_t i = 0; i < p.hosts.size(); ++i) {
+    if (!is_ipv4(p.hosts[i])) return "host " + p.hosts[i] + " is not an IPv4 address";
+    if (std::find(p.hosts.begin(), p.hosts.begin() + static_cast<std::ptrdiff_t>(i), p.hosts[i]) !=
+        p.hosts.begin() + static_cast<std::ptrdiff_t>(i))
+      return "host " + p.hosts[i] + " is listed twice";
+  }
+  if (p.operations.empty()) return "a peer needs at least one operation (echo, store, find, get, move, commit)";
+  for (Operation op : p.operations)
+    if (op == Operation::admin || op == Operation::audit || op == Operation::remove)
+      return std::string("operation '") + to_string(op) + "' cannot be granted to a peer (echo, store, find, get, move, commit)";
+  if (!p.cert_sha256.empty() &&
+      (p.cert_sha256.size() != 64 || !std::all_of(p.cert_sha256.begin(), p.cert_sha256.end(), [](char c) {
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+      })))
+    return "the certificate pin must be 64 lower-case hex digits (SHA-256 of the certificate)";
+  if (p.allow_plaintext || p.legacy_tls) {
+    const char* what = p.allow_plaintext ? "plaintext" : "legacy TLS";
+    for (const std::string& h : p.hosts)
+      if (!is_loopback_or_private_ipv4(h))
+        return std::string(what) + " is only allowed for loopback or private hosts, and " + h +
+               " is neither (register it for TLS only)";
+  }
+  return std::nullopt;
+}
+
+std::optional<Scope> intersect_scopes(const std::optional<Scope>& a, const std::optional<Scope>& b) {
+  if (!a) return b;
+  if (!b) return a;
+  auto common = [](const std::vector<std::string>& x, const std::vector<std::string>& y) {
+    std::vector<std::string> out;
+    for (const std::string& v : x)
+      if (std::find(y.begin(), y.end(), v) != y.end() && std::find(out.begin(), out.end(), v) == out.end())
+        out.push_back(v);
+    return out;
+  };
+  Scope s;
+  s.institutions = common(a->institutions, b->institutions);
+  s.referring_physicians = common(a->referring_physicians, b->referring_physicians);
+  s.labels = common(a->labels, b->labels);
+  return s;
 }
 
 std::set<Operation> operations_for(const std::set<Role>& roles) {

@@ -30,7 +30,9 @@ struct Peer {
   std::string cert_sha256;              // hex SHA-256 of the client certificate DER bound to it ("" = CN must equal AE)
   bool require_user_identity = false;   // a user identity (type 2 or 5) is required in addition
   bool allow_plaintext = false;         // may use the plaintext listener (pinned hosts only)
+  bool legacy_tls = false;              // may use the legacy-TLS listener (retired cipher suites; private hosts only)
   bool unlimited_find = false;          // may exceed the C-FIND result cap
+  bool unlimited_retrieve = false;      // may exceed the C-GET/C-MOVE/WADO instance cap (dimse.retrieve_cap)
   std::optional<Scope> scope;           // studies it may see (nullopt = all)
 };
 
@@ -45,6 +47,25 @@ bool is_valid_username(std::string_view name) noexcept;
 // A dotted-quad IPv4 address (inet_pton).
 bool is_ipv4(const std::string& text) noexcept;
 std::optional<Role> parse_role(std::string_view text) noexcept;
+// 127/8, 10/8, 172.16/12, 192.168/16 (dotted-quad IPv4 only) and "localhost".
+bool is_loopback_or_private_ipv4(const std::string& text) noexcept;
+
+// The one validation of a peer registration, shared by `tresor peer add` and
+// POST /api/peers: AE title, 1..16 distinct IPv4 hosts, at least one
+// operation among echo store find get move commit, a pin of 64 lower-case hex
+// digits or none, and the transport rules: a peer marked plaintext or
+// legacy_tls may only have loopback or private hosts (it is also a C-MOVE
+// destination at hosts[0], reached the same way). Returns the first problem,
+// phrased for the operator, or nullopt.
+std::optional<std::string> validate_peer(const Peer& peer);
+
+// The scope that admits only studies both `a` and `b` admit (nullopt = every
+// study). A Scope is a disjunction of criteria, so the exact intersection of
+// two of them is not always one Scope: the result keeps the criteria both
+// name (institutions, referring physicians, labels present in both), which
+// admits a subset of the intersection; it never admits a study one of them
+// refuses.
+std::optional<Scope> intersect_scopes(const std::optional<Scope>& a, const std::optional<Scope>& b);
 
 // The operations a set of roles grants: admin = everything; clinician =
 // echo find get move; technologist = echo store commit; researcher = nothing
@@ -81,6 +102,7 @@ struct Principal {
   std::string source;      // remote IP address ("" for local CLI)
   std::set<Operation> operations;
   bool unlimited_find = false;
+  bool unlimited_retrieve = false;  // past dimse.retrieve_cap (a peer's flag, never a user's)
   std::optional<Scope> scope;  // nullopt = every study
 
   bool may(Operation op) const { return operations.contains(op); }
@@ -98,7 +120,7 @@ public:
 
   virtual Result<std::optional<User>> find_user(const std::string& username) = 0;
   virtual Result<std::vector<User>> list_users() = 0;
-  virtual Status put_user(const User& user) = 0;            // insert or replace
+  virtual Status put_user(const User& user) = 0;            // insert or replace; a changed password_hash revokes the user's API tokens
   virtual Result<bool> remove_user(const std::string& username) = 0;
 
   virtual Status put_token(const ApiToken& token) = 0;      // insert or replace (by id)

@@ -15,6 +15,7 @@ std::uint16_t Error::dimse_status() const noexcept {
     case Errc::io_error: return 0xA700;
     case Errc::corrupt: return 0xC000;            // Error: cannot understand
     case Errc::unavailable: return 0xA700;
+    case Errc::rate_limited: return 0xA700;
     case Errc::internal: return 0xC000;
   }
   return 0xC000;
@@ -33,6 +34,7 @@ int Error::http_status() const noexcept {
     case Errc::io_error: return 500;
     case Errc::corrupt: return 500;
     case Errc::unavailable: return 503;
+    case Errc::rate_limited: return 429;
     case Errc::internal: return 500;
   }
   return 500;
@@ -51,6 +53,7 @@ const char* to_string(Errc code) noexcept {
     case Errc::io_error: return "io_error";
     case Errc::corrupt: return "corrupt";
     case Errc::unavailable: return "unavailable";
+    case Errc::rate_limited: return "rate_limited";
     case Errc::internal: return "internal";
   }
   return "internal";

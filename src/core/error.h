@@ -21,12 +21,14 @@ enum class Errc {
   io_error,           // file system or network failure
   corrupt,            // stored data failed an integrity check
   unavailable,        // busy or locked; the caller may retry
+  rate_limited,       // too many attempts (password guesses): retry after Error::retry_after_s
   internal,           // a bug
 };
 
 struct Error {
   Errc code = Errc::internal;
   std::string message;
+  int retry_after_s = 0;  // > 0: the caller may retry after this many seconds (HTTP Retry-After)
 
   // DIMSE status for a C-STORE / C-FIND / C-GET / C-MOVE response (PS3.4).
   std::uint16_t dimse_status() const noexcept;

@@ -225,6 +225,39 @@ InstanceRecord extract(HeaderDataset& ds) {
   return r;
 }
 
+// The pixel geometry the data set declares (its header is parsed up to the
+// Pixel Data), checked against what the pre-scan saw of the Pixel Data.
+Status check_geometry(DcmDataset& ds, const PrescanResult& ps, const std::string& ts_uid) {
+  if (!ps.has_pixel_data) return {};
+  detail::DeclaredGeometry g;
+  auto u16 = [&](const DcmTagKey& key, std::uint64_t& out) {
+    Uint16 v = 0;
+    if (ds.findAndGetUint16(key, v).good()) out = v;
+  };
+  u16(DCM_Rows, g.rows);
+  u16(DCM_Columns, g.columns);
+  u16(DCM_BitsAllocated, g.bits_allocated);
+  if (ds.tagExistsWithValue(DCM_SamplesPerPixel)) {
+    g.samples_per_pixel = 0;
+    u16(DCM_SamplesPerPixel, g.samples_per_pixel);
+  }
+  if (ds.tagExistsWithValue(DCM_NumberOfFrames)) {
+    Sint32 n = 0;
+    if (ds.findAndGetSint32(DCM_NumberOfFrames, n).bad())
+      return fail(Errc::invalid_argument, "pixel data: NumberOfFrames is not a number");
+    g.number_of_frames = n;
+  }
+  OFString photometric;
+  if (ds.findAndGetOFString(DCM_PhotometricInterpretation, photometric).good()) {
+    const std::string pi = trimmed(photometric);
+    g.subsampled_422 = g.samples_per_pixel == 3 && (pi == "YBR_FULL_422" || pi == "YBR_PARTIAL_422");
+  }
+  const DcmXfer xfer(ts_uid.c_str());
+  const bool encapsulated = xfer.getXfer() != EXS_Unknown && xfer.isEncapsulated();
+  const bool video = ts_uid.starts_with("1.2.840.10008.1.2.4.10");  // .100 - .108: MPEG-2, MPEG-4, HEVC
+  return detail::check_pixel_geometry(ps, g, encapsulated, video);
+}
+
 Status check_uids(const InstanceRecord& r) {
   const std::pair<const std::string*, const char*> required[] = {
       {&r.sop_class_uid, "SOPClassUID"},
@@ -327,6 +360,21 @@ Result<std::uint64_t> rewrite_as_part10(const fs::path& path, int src_fd, std::u
 
 } // namespace
 
+bool looks_like_dicom(const fs::path& file) {
+  Fd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return true;  // unreadable: let ingest report why
+  std::array<std::uint8_t, 136> head{};
+  std::size_t got = 0;
+  while (got < head.size()) {
+    const ssize_t r = ::pread(fd.get(), head.data() + got, head.size() - got, static_cast<off_t>(got));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    got += std::size_t(r);
+  }
+  if (got >= 132 && std::memcmp(head.data() + 128, "DICM", 4) == 0) return true;
+  return detail::plausible_dataset_start(head.data(), got);
+}
+
 Result<Inspection> inspect_file(const fs::path& file, const Limits& limits) {
   Fd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return fail(Errc::io_error, "cannot open the object");
@@ -351,6 +399,7 @@ Result<Inspection> inspect_file(const fs::path& file, const Limits& limits) {
     return fail(Errc::invalid_argument, "MediaStorageSOPInstanceUID does not match SOPInstanceUID");
   out.record.transfer_syntax_uid =
       ps->meta_transfer_syntax.empty() ? detail::encoding_uid(ps->encoding) : ps->meta_transfer_syntax;
+  if (auto s = check_geometry(ds, *ps, out.record.transfer_syntax_uid); !s) return std::unexpected(s.error());
 
   if (ps->has_meta) {
     if (ps->preamble_nonzero)

@@ -323,15 +323,28 @@ Status read_meta(Reader& r, PrescanResult& out) {
 // Guesses the encoding of a data set without transfer syntax from its first
 // element: explicit VR if bytes 4..5 are a known VR, the byte order that gives
 // the smaller group number.
-Result<Encoding> detect_encoding(Reader& r) {
+Result<Encoding> detect_encoding(Reader& r, bool has_meta) {
   if (!r.ensure(8)) {
     if (r.error()) return std::unexpected(*r.error());
-    return fail(Errc::invalid_argument, "no DICOM data set found");
+    return fail(Errc::invalid_argument, has_meta ? "no DICOM data set found" : std::string(kNotDicom));
   }
   const std::uint8_t* p = r.data();
+  if (!has_meta && !plausible_dataset_start(p, 8)) return fail(Errc::invalid_argument, std::string(kNotDicom));
   if (is_known_vr(p[4], p[5])) return le16(p) <= be16(p) ? Encoding::explicit_le : Encoding::explicit_be;
   return Encoding::implicit_le;
 }
+
+} // namespace
+
+bool plausible_dataset_start(const std::uint8_t* p, std::size_t n) noexcept {
+  if (n < 8) return false;
+  // Every object Tresor accepts has SOP Class UID (0008,0016), and elements
+  // are sorted: its first group is 0002 (meta without preamble), 0004 or 0008.
+  auto plausible = [](std::uint16_t g) { return g == 0x0002 || g == 0x0004 || g == 0x0008; };
+  return plausible(le16(p)) || (is_known_vr(p[4], p[5]) && plausible(be16(p)));
+}
+
+namespace {
 
 struct Frame {
   enum Kind : std::uint8_t { dataset, sequence, item, encapsulated } kind;
@@ -383,6 +396,7 @@ public:
       if (f.kind == Frame::sequence || f.kind == Frame::encapsulated) {
         const std::uint32_t len = big ? be32(p + 4) : le32(p + 4);
         r_.advance(8);
+        if (f.kind == Frame::encapsulated && tag == kItem && stack_.size() == 2) ++out_.pixel_data_items;
         if (tag == kSeqDelim) {
           if (f.end != kNoEnd) return fail(Errc::invalid_argument, "sequence delimiter in a defined-length sequence");
           pop();
@@ -431,6 +445,11 @@ public:
       } else {
         len = le32(p + 4);
         r_.advance(8);
+      }
+      if (tag == kPixelData && stack_.size() == 1 && !out_.has_pixel_data) {
+        out_.has_pixel_data = true;
+        out_.pixel_data_encapsulated = len == kUndefined;
+        out_.pixel_data_length = len == kUndefined ? 0 : len;
       }
       if (tag == kPixelData && stack_.size() == 1 && !header_end_set && out_.encoding != Encoding::deflated_le) {
         out_.header_end = elem_start;
@@ -543,6 +562,43 @@ private:
 
 } // namespace
 
+Status check_pixel_geometry(const PrescanResult& ps, const DeclaredGeometry& g, bool encapsulated_syntax,
+                            bool video_syntax) {
+  if (!ps.has_pixel_data) return {};
+  auto refuse = [](const std::string& why) { return fail(Errc::invalid_argument, "pixel data: " + why); };
+  if (ps.pixel_data_encapsulated != encapsulated_syntax)
+    return refuse(ps.pixel_data_encapsulated ? "encapsulated in a native transfer syntax"
+                                             : "native in an encapsulated transfer syntax");
+  if (g.rows < 1 || g.rows > 0xFFFF || g.columns < 1 || g.columns > 0xFFFF)
+    return refuse("Rows and Columns must be 1..65535");
+  if (g.samples_per_pixel < 1 || g.samples_per_pixel > 4) return refuse("SamplesPerPixel must be 1..4");
+  if (g.bits_allocated == 0 || g.bits_allocated > 64 || (g.bits_allocated != 1 && g.bits_allocated % 8 != 0))
+    return refuse("BitsAllocated must be 1 or a multiple of 8 up to 64");
+  if (g.number_of_frames < 1) return refuse("NumberOfFrames must be at least 1");
+  const auto frames = static_cast<std::uint64_t>(g.number_of_frames);
+  // Each factor is bounded above (16 + 16 + 3 + 7 bits): no overflow here.
+  const std::uint64_t samples = (g.subsampled_422 && !encapsulated_syntax) ? 2 : g.samples_per_pixel;
+  const std::uint64_t frame_bits = g.rows * g.columns * samples * g.bits_allocated;
+  if (encapsulated_syntax) {
+    const std::uint64_t fragments = ps.pixel_data_items > 0 ? ps.pixel_data_items - 1 : 0;
+    if (fragments == 0) return refuse("encapsulated without any fragment");
+    if (frames > fragments && !video_syntax)
+      return refuse("NumberOfFrames (" + std::to_string(frames) + ") exceeds the number of fragments (" +
+                    std::to_string(fragments) + ")");
+    const std::uint64_t decoded = g.rows * g.columns * g.samples_per_pixel * ((g.bits_allocated + 7) / 8);
+    if (decoded > 0xFFFFFFFEull) return refuse("a decoded frame would exceed 4 GiB");
+    return {};
+  }
+  std::uint64_t total_bits = 0;
+  if (__builtin_mul_overflow(frame_bits, frames, &total_bits))
+    return refuse("Rows x Columns x SamplesPerPixel x BitsAllocated x NumberOfFrames overflows");
+  const std::uint64_t needed = (total_bits + 7) / 8;
+  if (ps.pixel_data_length < needed)
+    return refuse("shorter (" + std::to_string(ps.pixel_data_length) + " bytes) than Rows x Columns x "
+                  "SamplesPerPixel x BitsAllocated x NumberOfFrames declare (" + std::to_string(needed) + " bytes)");
+  return {};
+}
+
 const char* encoding_uid(Encoding e) noexcept {
   switch (e) {
     case Encoding::implicit_le: return kImplicitLE;
@@ -568,7 +624,7 @@ Result<PrescanResult> prescan(int fd, std::uint64_t file_size, const Limits& lim
 
   const std::string& ts = out.meta_transfer_syntax;
   if (ts.empty()) {
-    auto enc = detect_encoding(r);
+    auto enc = detect_encoding(r, out.has_meta);
     if (!enc) return std::unexpected(enc.error());
     out.encoding = *enc;
     out.encoding_detected = true;

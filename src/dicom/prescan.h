@@ -48,7 +48,35 @@ struct PrescanResult {
   std::uint64_t header_end = 0;
   int max_depth = 0;                // deepest sequence nesting seen
   std::uint64_t elements = 0;
+  // The top-level Pixel Data (7FE0,0010), if any: its value length (native
+  // pixel data) or, when it has an undefined length (encapsulated), the
+  // number of items in its sequence (the Basic Offset Table included).
+  bool has_pixel_data = false;
+  bool pixel_data_encapsulated = false;
+  std::uint32_t pixel_data_length = 0;
+  std::uint64_t pixel_data_items = 0;
 };
+
+// Pixel geometry as declared by the data set, for the ingest check.
+struct DeclaredGeometry {
+  std::uint64_t rows = 0, columns = 0, samples_per_pixel = 1, bits_allocated = 0;
+  std::int64_t number_of_frames = 1;  // NumberOfFrames, 1 when absent
+  bool subsampled_422 = false;        // native YBR_FULL_422 / YBR_PARTIAL_422: 2 samples a pixel
+};
+
+// Checks the declared geometry against the top-level Pixel Data the
+// pre-scan found (the class of CVE-2024-47796: a decoder trusting
+// Rows x Columns x SamplesPerPixel x BitsAllocated x NumberOfFrames).
+// `encapsulated_syntax`: the transfer syntax is an encapsulated one;
+// `video_syntax`: an MPEG-2 / MPEG-4 / HEVC one (one stream for all frames).
+// Native: the value must hold every declared frame (trailing padding is
+// allowed). Encapsulated: at least one fragment per frame (PS3.5 A.4: a
+// fragment never holds data of two frames; video excepted) and a frame whose
+// decoded size fits 32 bits. Both: 1 <= Rows, Columns; SamplesPerPixel 1..4;
+// BitsAllocated 1 or 8..64 in steps of 8; NumberOfFrames >= 1; arithmetic
+// without overflow. invalid_argument with the reason otherwise.
+Status check_pixel_geometry(const PrescanResult& ps, const DeclaredGeometry& g, bool encapsulated_syntax,
+                            bool video_syntax);
 
 // Maps a transfer syntax UID to the encoding of its data set, nullopt if the
 // syntax is unknown. inspect.cpp asks DCMTK, so both parsers read the bytes
@@ -58,6 +86,14 @@ using SyntaxResolver = std::optional<Encoding> (*)(std::string_view uid);
 // `fd` is an open, readable regular file of `file_size` bytes. A meta header
 // naming a syntax the resolver does not know -> Errc::unsupported.
 Result<PrescanResult> prescan(int fd, std::uint64_t file_size, const Limits& limits, SyntaxResolver resolve);
+
+// The reason given for a file that is no DICOM at all (no "DICM" at offset
+// 128 and no plausible data set at offset 0).
+inline constexpr std::string_view kNotDicom = "not a DICOM file";
+
+// Could these first n bytes of a file without "DICM" at 128 start a data set
+// (a first element of group 0002, 0004 or 0008, little or big endian)?
+bool plausible_dataset_start(const std::uint8_t* p, std::size_t n) noexcept;
 
 // Transfer syntax UID for an encoding.
 const char* encoding_uid(Encoding e) noexcept;

@@ -82,6 +82,10 @@ Result<PixelGeometry> read_pixel_geometry(DcmDataset& ds) {
   g.samples_per_pixel = spp;
   g.bits_allocated = bits;
   g.number_of_frames = std::max<std::uint32_t>(1, number_of_frames(ds));
+  OFString pi;
+  if (spp == 3 && !DcmXfer(ds.getOriginalXfer()).isEncapsulated() &&
+      ds.findAndGetOFString(DCM_PhotometricInterpretation, pi).good())
+    g.subsampled_422 = pi == "YBR_FULL_422" || pi == "YBR_PARTIAL_422";
   if (g.frame_bits() / 8 > 0xFFFFFFFEull) return fail(Errc::corrupt, "frame size out of range");
   return g;
 }

@@ -44,8 +44,13 @@ struct PixelGeometry {
   std::uint32_t samples_per_pixel = 0;
   std::uint32_t bits_allocated = 0;
   std::uint32_t number_of_frames = 0;  // >= 1
+  // Native YBR_FULL_422 / YBR_PARTIAL_422 (PS3.3 C.7.6.3.1.2): the two
+  // chrominance samples are shared by two pixels, so a frame holds 2 samples
+  // a pixel, not 3.
+  bool subsampled_422 = false;
+  // Bits of one frame as stored (native pixel data).
   std::uint64_t frame_bits() const {
-    return std::uint64_t(rows) * columns * samples_per_pixel * bits_allocated;
+    return std::uint64_t(rows) * columns * (subsampled_422 ? 2 : samples_per_pixel) * bits_allocated;
   }
 };
 Result<PixelGeometry> read_pixel_geometry(DcmDataset& ds);

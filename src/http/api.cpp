@@ -1,10 +1,19 @@
 // The account and admin REST API (JSON) under /api. Contract:
 //  - POST /api/login is the only route without authentication; it sets the
-//    session cookie (HttpOnly; Secure; SameSite=Strict; Path=/) and returns
-//    the CSRF token that state-changing requests with the cookie must send
-//    in X-CSRF-Token;
-//  - personal API tokens may be created with a password or a session, never
-//    with another token (a stolen token cannot mint successors);
+//    session cookie __Host-tresor_session (HttpOnly; Secure; SameSite=Strict;
+//    Path=/; no Domain) and returns the CSRF token that state-changing
+//    requests with the cookie must send in X-CSRF-Token (like every
+//    state-changing request, login itself must be same-origin JSON: see
+//    server_util.h check_state_changing, so no other site logs a browser in);
+//  - personal API tokens may be created with a password (Basic) or a
+//    log-in session (itself opened with a password), never with another
+//    token (a stolen token cannot mint successors); with a bearer JWT only
+//    when http.jwt_token_max_days > 0, and then the token expires at most
+//    that many days after the JWT (a stolen short-lived JWT cannot become a
+//    year-long credential);
+//  - a password change or reset (PUT /api/users/{name}/password, or the CLI)
+//    revokes the user's API tokens (in the index, same write) and ends their
+//    sessions;
 //  - admin routes need the admin permission, /api/audit the audit permission;
 //    every change is audited (Type::admin, actor, source, action);
 //  - secrets (passwords, token secrets) appear only in the one response that
@@ -14,6 +23,7 @@
 #include <charconv>
 
 #include "http/api_common.h"
+#include "http/server_util.h"
 #include "security/passwords.h"
 
 namespace tresor::http {
@@ -54,7 +64,7 @@ json token_json(const ApiToken& t) {
 }
 
 std::string cookie(const std::string& value, std::int64_t max_age) {
-  return "tresor_session=" + value + "; Path=/; Max-Age=" + std::to_string(max_age) + "; HttpOnly; Secure; SameSite=Strict";
+  return std::string(detail::kSessionCookie) + "=" + value + "; Path=/; Max-Age=" + std::to_string(max_age) + "; HttpOnly; Secure; SameSite=Strict";
 }
 
 // ---- session ----
@@ -110,6 +120,11 @@ Response list_tokens(Request& req, const Deps& d) {
 Response create_token(Request& req, const Deps& d) {
   if (req.auth->method == security::AuthMethod::api_token || req.principal().kind != Principal::Kind::user)
     return error_response(make_error(Errc::permission_denied, "tokens are created with a password or a session"));
+  const bool by_jwt = req.auth->method == security::AuthMethod::bearer_jwt;
+  if (by_jwt && (d.config.http.jwt_token_max_days <= 0 || !req.auth->expires))
+    return error_response(make_error(Errc::permission_denied,
+                                     "tokens are created with a password or a session, not with a JWT "
+                                     "(http.jwt_token_max_days = 0)"));
   auto body = parse_body(req);
   if (!body || !(*body)["name"].is_string() || (*body)["name"].get<std::string>().empty() ||
       (*body)["name"].get<std::string>().size() > 64)
@@ -121,7 +136,12 @@ Response create_token(Request& req, const Deps& d) {
   }
   if (days < 1 || days > d.config.http.token_max_days)
     return bad("days must be 1.." + std::to_string(d.config.http.token_max_days));
-  auto issued = d.auth.issue_token(req.principal().name, (*body)["name"].get<std::string>(), std::chrono::hours(24 * days));
+  auto ttl = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::hours(24 * days));
+  if (by_jwt) {  // at most jwt_token_max_days past the JWT's own expiry
+    const auto limit = *req.auth->expires + std::chrono::hours(24 * d.config.http.jwt_token_max_days);
+    ttl = std::min(ttl, std::chrono::duration_cast<std::chrono::seconds>(limit - d.clock.now()));
+  }
+  auto issued = d.auth.issue_token(req.principal().name, (*body)["name"].get<std::string>(), ttl);
   if (!issued) return error_response(issued.error());
   audit_admin(d, req, "token.create", issued->token.id);
   json out = token_json(issued->token);

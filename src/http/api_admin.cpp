@@ -7,9 +7,12 @@
 
 #include <algorithm>
 #include <charconv>
+#include <map>
 
+#include "config/config.h"
 #include "dicom/inspect.h"
 #include "http/api_common.h"
+#include "security/pki.h"
 
 namespace tresor::http {
 namespace {
@@ -33,7 +36,9 @@ json peer_json(const Peer& p) {
               {"cert_sha256", p.cert_sha256},
               {"require_user_identity", p.require_user_identity},
               {"allow_plaintext", p.allow_plaintext},
+              {"legacy_tls", p.legacy_tls},
               {"unlimited_find", p.unlimited_find},
+              {"unlimited_retrieve", p.unlimited_retrieve},
               {"scope", scope_json(p.scope)}};
 }
 
@@ -45,15 +50,27 @@ Response list_peers(Request&, const Deps& d) {
   return json_response(200, out);
 }
 
+// Findings of the exposure check that are errors (warnings are risks an
+// administrator enabled on purpose in the configuration file).
+std::vector<std::string> exposure_errors(const Deps& d) {
+  std::vector<std::string> out;
+  for (const config::Finding& f : config::exposure_check(d.config, d.accounts))
+    if (!f.warning) out.push_back(f.what);
+  return out;
+}
+
+// A peer change goes through validate_peer() (the CLI's rules), then the
+// exposure check runs on the result: a change that brings a new finding is
+// undone and refused with 409 and the findings, so the API can never put the
+// archive in a state `tresor serve` would refuse to start with.
 Response put_peer(Request& req, const Deps& d) {
   json b = json::parse(req.body, nullptr, false);
   if (b.is_discarded() || !b.is_object() || !b["ae_title"].is_string()) return bad("expected a peer object with ae_title");
   Peer p;
   p.ae_title = b["ae_title"].get<std::string>();
-  if (!is_valid_peer_ae(p.ae_title)) return bad("ae_title must be 1..16 printable characters");
-  if (!b["hosts"].is_array() || b["hosts"].empty() || b["hosts"].size() > 16) return bad("hosts must list 1..16 IPv4 addresses");
+  if (!b["hosts"].is_array()) return bad("hosts must list 1..16 IPv4 addresses");
   for (const json& h : b["hosts"]) {
-    if (!h.is_string() || !is_ipv4(h.get<std::string>())) return bad("hosts must be IPv4 addresses");
+    if (!h.is_string()) return bad("hosts must be IPv4 addresses");
     p.hosts.push_back(h.get<std::string>());
   }
   if (b.contains("port")) {
@@ -63,38 +80,68 @@ Response put_peer(Request& req, const Deps& d) {
   if (!b["operations"].is_array()) return bad("operations must be an array");
   for (const json& o : b["operations"]) {
     auto op = o.is_string() ? parse_operation(o.get<std::string>()) : std::nullopt;
-    if (!op || *op == Operation::admin || *op == Operation::audit || *op == Operation::remove)
-      return bad("operations: echo, store, find, get, move, commit");
+    if (!op) return bad("operations: echo, store, find, get, move, commit");
     p.operations.insert(*op);
   }
   if (b.contains("cert_sha256")) {
     if (!b["cert_sha256"].is_string()) return bad("cert_sha256 must be a hex string");
     p.cert_sha256 = b["cert_sha256"].get<std::string>();
-    if (!p.cert_sha256.empty() &&
-        (p.cert_sha256.size() != 64 || !std::all_of(p.cert_sha256.begin(), p.cert_sha256.end(), [](char c) {
-          return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-        })))
-      return bad("cert_sha256 must be 64 lower-case hex digits");
   }
   for (auto [key, field] : {std::pair{"require_user_identity", &p.require_user_identity},
                             std::pair{"allow_plaintext", &p.allow_plaintext},
-                            std::pair{"unlimited_find", &p.unlimited_find}}) {
+                            std::pair{"legacy_tls", &p.legacy_tls},
+                            std::pair{"unlimited_find", &p.unlimited_find},
+                            std::pair{"unlimited_retrieve", &p.unlimited_retrieve}}) {
     if (!b.contains(key)) continue;
     if (!b[key].is_boolean()) return bad(std::string(key) + " must be true or false");
     *field = b[key].get<bool>();
   }
   if (auto e = read_scope(b, p.scope)) return bad(*e);
+  if (auto problem = validate_peer(p)) return bad(*problem);
+
+  auto previous = d.accounts.find_peer(p.ae_title);
+  if (!previous) return error_response(previous.error());
+  const std::vector<std::string> before = exposure_errors(d);
   if (auto st = d.accounts.put_peer(p); !st) return error_response(st.error());
+  std::vector<std::string> introduced;
+  for (std::string& f : exposure_errors(d))
+    if (std::find(before.begin(), before.end(), f) == before.end()) introduced.push_back(std::move(f));
+  if (!introduced.empty()) {
+    // Undo: the previous registration, or none.
+    Status undone;
+    if (*previous) {
+      undone = d.accounts.put_peer(**previous);
+    } else if (auto r = d.accounts.remove_peer(p.ae_title); !r) {
+      undone = std::unexpected(r.error());
+    }
+    audit_admin(d, req, "peer.put refused by the exposure check", p.ae_title, false);
+    if (!undone) return error_response(undone.error());
+    return json_response(409, json{{"error", "refused: the change would create exposure findings"},
+                                   {"findings", introduced}});
+  }
   audit_admin(d, req, "peer.put", p.ae_title);
   return json_response(200, peer_json(p));
 }
 
+// Like `tresor peer remove`: the peer's certificates recorded by the local CA
+// are revoked too (the DIMSE listeners re-read the CRL on the next handshake).
 Response delete_peer(Request& req, const Deps& d) {
   std::string ae(req.param("ae"));
+  auto before = d.accounts.find_peer(ae);
+  if (!before) return error_response(before.error());
   auto removed = d.accounts.remove_peer(ae);
   if (!removed) return error_response(removed.error());
   if (!*removed) return error_response(make_error(Errc::not_found, "no such peer"));
   audit_admin(d, req, "peer.remove", ae);
+  const config::Tls& tls = d.config.tls;
+  auto revoked = security::revoke_peer_certificates(tls.ca_file, tls.ca_key_file, tls.crl_file, ae,
+                                                    *before ? (*before)->cert_sha256 : std::string{});
+  if (!revoked) {
+    audit_admin(d, req, "cert.revoke for removed peer", ae, false);
+    return error_response(make_error(Errc::internal, "the peer was removed but its certificates could not be revoked: " +
+                                                         revoked.error().message));
+  }
+  for (const std::string& serial : *revoked) audit_admin(d, req, "cert.revoke " + serial + " of removed peer", ae);
   return no_content();
 }
 
@@ -139,7 +186,8 @@ Response drop(Request& req, const Deps& d) {
 Response exposure(Request&, const Deps& d) {
   json out = json::array();
   if (d.exposure)
-    for (const auto& f : d.exposure()) out.push_back(json{{"what", f.what}, {"fix", f.fix}});
+    for (const auto& f : d.exposure())
+      out.push_back(json{{"what", f.what}, {"fix", f.fix}, {"severity", f.warning ? "warning" : "error"}});
   return json_response(200, out);
 }
 
@@ -167,8 +215,44 @@ Response put_labels(Request& req, const Deps& d) {
   return json_response(200, json{{"labels", labels}});
 }
 
-// The newest audit events, newest first, optionally filtered. Reads the
-// JSON-lines file backwards in 1 MiB blocks, scanning at most 256 MiB.
+// The caller's scope over the audit trail: an unscoped auditor reads every
+// event; a scoped one only events naming studies (study_uid, one or a
+// '\'-separated list) that are all in its scope. Events naming no study
+// (associations, logins, admin changes, queries by patient) may concern any
+// patient, so they are shown to unscoped auditors only. Each study is looked
+// up once per request.
+class AuditScope {
+public:
+  AuditScope(const Deps& d, const std::optional<Scope>& scope) : d_(d), scope_(scope) {}
+  bool admits(const json& ev) {
+    if (!scope_) return true;
+    auto it = ev.find("study_uid");
+    if (it == ev.end() || !it->is_string() || it->get_ref<const std::string&>().empty()) return false;
+    const std::string& studies = it->get_ref<const std::string&>();
+    for (std::size_t start = 0; start <= studies.size();) {
+      const std::size_t end = std::min(studies.find('\\', start), studies.size());
+      if (!study(studies.substr(start, end - start))) return false;
+      start = end + 1;
+    }
+    return true;
+  }
+
+private:
+  bool study(const std::string& uid) {
+    if (auto hit = seen_.find(uid); hit != seen_.end()) return hit->second;
+    auto in = services::study_in_scope(d_.index, *scope_, uid);
+    const bool ok = in && *in;
+    if (seen_.size() < 100000) seen_.emplace(uid, ok);
+    return ok;
+  }
+  const Deps& d_;
+  const std::optional<Scope>& scope_;
+  std::map<std::string, bool> seen_;
+};
+
+// The newest audit events, newest first, optionally filtered and limited to
+// the caller's scope (AuditScope). Reads the JSON-lines file backwards in
+// 1 MiB blocks, scanning at most 256 MiB.
 Response read_audit(Request& req, const Deps& d) {
   std::size_t limit = 100;
   if (auto l = req.query_param("limit")) {
@@ -193,6 +277,7 @@ Response read_audit(Request& req, const Deps& d) {
   }
 
   json out = json::array();
+  AuditScope scope(d, req.principal().scope);
   int fd = ::open(d.config.audit_file().c_str(), O_RDONLY | O_CLOEXEC);
   if (fd >= 0) {
     off_t end = ::lseek(fd, 0, SEEK_END);
@@ -221,7 +306,7 @@ Response read_audit(Request& req, const Deps& d) {
             const std::string t = ev.contains("time") && ev["time"].is_string() ? ev["time"].get<std::string>() : "";
             keep = !t.empty() && (since.empty() || t >= since) && (until.empty() || t < until);
           }
-          if (keep) out.push_back(std::move(ev));
+          if (keep && scope.admits(ev)) out.push_back(std::move(ev));
         }
         if (nl == std::string::npos) {
           line_end = 0;
@@ -252,8 +337,11 @@ Response blocked(Request&, const Deps& d) {
     return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
   };
   json out = json::array();
-  for (const auto& b : d.auth.blocked())
-    out.push_back(json{{b.account ? "account" : "source", b.key}, {"protocol", "http"}, {"until", secs(b.until)}});
+  for (const auto& b : d.auth.blocked()) {
+    json o{{b.account ? "account" : "source", b.key}, {"protocol", "http"}, {"until", secs(b.until)}};
+    if (!b.source.empty()) o["source"] = b.source;  // an account throttled from this address only
+    out.push_back(std::move(o));
+  }
   if (d.dimse_blocked)
     for (const auto& [source, until] : d.dimse_blocked())
       out.push_back(json{{"source", source}, {"protocol", "dimse"}, {"until", secs(until)}});
@@ -276,14 +364,15 @@ void add_api_admin_routes(Router& router, const DepsPtr& d) {
   };
   add(Method::get, "/api/peers", Operation::admin, BodyKind::none, "List DICOM peers", list_peers);
   add(Method::post, "/api/peers", Operation::admin, BodyKind::small,
-      "Register or replace a peer {ae_title, hosts, port, operations, ...}", put_peer);
-  add(Method::del, "/api/peers/{ae}", Operation::admin, BodyKind::none, "Remove a peer", delete_peer);
+      "Register or replace a peer {ae_title, hosts, port, operations, ...}: the CLI's validation; 409 if it "
+      "would create an exposure finding", put_peer);
+  add(Method::del, "/api/peers/{ae}", Operation::admin, BodyKind::none, "Remove a peer and revoke its certificates", delete_peer);
   add(Method::get, "/api/quarantine", Operation::admin, BodyKind::none, "Instances held for review", list_quarantine);
   add(Method::post, "/api/quarantine/{id}/release", Operation::admin, BodyKind::none, "Release a held instance", release);
   add(Method::del, "/api/quarantine/{id}", Operation::admin, BodyKind::none, "Drop a held instance", drop);
   add(Method::get, "/api/exposure", Operation::admin, BodyKind::none, "Run the exposure check", exposure);
   add(Method::get, "/api/security/blocked", Operation::admin, BodyKind::none,
-      "Blocked source addresses (HTTP and DIMSE) and locked accounts", blocked);
+      "Blocked source addresses (HTTP and DIMSE) and throttled accounts", blocked);
   add(Method::get, "/api/studies/{study}/labels", Operation::admin, BodyKind::none, "Labels of a study", get_labels);
   add(Method::put, "/api/studies/{study}/labels", Operation::admin, BodyKind::small,
       "Replace the labels of a study {labels: [...]}", put_labels);

@@ -85,7 +85,9 @@ Response json(int status, std::string body, std::string content_type) {
 
 Response error_response(const Error& error) {
   nlohmann::json body = {{"error", error.message}};
-  return json(error.http_status(), body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  Response r = json(error.http_status(), body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  if (error.retry_after_s > 0) r.set("Retry-After", std::to_string(error.retry_after_s));  // 429, 503
+  return r;
 }
 
 std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space) {

@@ -9,6 +9,8 @@
 //    matching is done); any other parameter name is an attribute;
 //  - the principal's scope and the result cap apply through QueryService
 //    (a truncated page carries Warning: 299 and the client pages with offset);
+//    the index pages itself (SQL LIMIT/OFFSET), so a page costs its own rows;
+//    offset > services::kMaxPageOffset (100,000) -> 400 with the reason;
 //  - the answer is application/dicom+json (UTF-8, converted from each row's
 //    SpecificCharacterSet), each object with RetrieveURL (0008,1190); [] when
 //    nothing matches.
@@ -152,6 +154,16 @@ void append_attribute(std::string& out, Tag tag, std::string_view value, std::st
   out += '}';
 }
 
+// Attributes left out of an answer when they have no value, instead of being
+// encoded without "Value" (PS3.18 F.2.5). These are the server-computed lists
+// of a study (ModalitiesInStudy: no series of the study has a Modality;
+// SOPClassesInStudy) whose absence says the same thing, and which viewers
+// read as arrays without checking: OHIF 3.13.2's getModalities() reads
+// ModalitiesInStudy.Value.length, and one study without a Modality broke
+// its whole study list. An empty "Value": [] is not valid DICOM JSON (F.2.5),
+// so the attribute is omitted. Every other attribute keeps F.2.5's encoding.
+bool omitted_when_empty(Tag tag) { return tag == tags::ModalitiesInStudy || tag == tags::SOPClassesInStudy; }
+
 Response qido(Request& req, const Deps& d, Level level) {
   const auto accept = detail::parse_accept(req.header("Accept"));
   if (!detail::accepts(accept, "application/dicom+json") && !detail::accepts(accept, "application/json"))
@@ -245,7 +257,9 @@ Response qido(Request& req, const Deps& d, Level level) {
       if (a.tag == tags::SpecificCharacterSet) charset = a.value;
       if (a.tag == tags::StudyInstanceUID) study_uid = a.value;
       if (a.tag == tags::SeriesInstanceUID) series_uid = a.value;
-      if (a.tag != tags::SpecificCharacterSet && a.tag != tags::QueryRetrieveLevel) attrs.push_back(&a);
+      if (a.tag == tags::SpecificCharacterSet || a.tag == tags::QueryRetrieveLevel) continue;
+      if (a.value.empty() && omitted_when_empty(a.tag)) continue;
+      attrs.push_back(&a);
     }
     std::sort(attrs.begin(), attrs.end(), [](const Attr* x, const Attr* y) { return x->tag < y->tag; });
     std::string url = level == Level::study ? detail::study_url(req, study_uid)

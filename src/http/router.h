@@ -8,8 +8,13 @@
 //  2. a query parameter that carries credentials (access_token, token,
 //     api_key, apikey, auth, password, session, jwt; case-insensitive) -> 400
 //     "credentials in the query string are refused" (the target is never logged);
+//  2b. a state-changing request (POST, PUT, PATCH, DELETE), on every route
+//     and whatever the credential: a foreign Origin / Sec-Fetch-Site -> 403,
+//     a body that is not application/json (multipart/related on a
+//     BodyKind::file route: STOW-RS) -> 415 (server_util.h check_state_changing);
 //  3. Auth::required -> HttpAuthenticator::authenticate() (401 with
-//     WWW-Authenticate: Basic realm="tresor", Bearer; 403 for CSRF);
+//     WWW-Authenticate: Basic realm="tresor", Bearer, except to a browser;
+//     403 for CSRF);
 //  4. the principal lacks `permission` -> 403;
 //  5. the body: BodyKind::none refuses any body (413 if Content-Length > 0),
 //     small reads at most `max_body` (default 64 KiB) into Request::body,

@@ -12,9 +12,12 @@ void add_dicomweb_routes(Router& router, const Deps& deps) {
   add_stow_routes(router, shared);
 }
 
+void add_patient_routes(Router& router, const Deps& deps);  // api_patients.cpp
+
 void add_all_routes(Router& router, const Deps& deps) {
   add_dicomweb_routes(router, deps);
   add_api_routes(router, deps);
+  add_patient_routes(router, deps);
   add_static_routes(router, deps.web_root);
 }
 

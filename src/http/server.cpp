@@ -49,6 +49,7 @@
 #include <unordered_map>
 
 #include "core/log.h"
+#include "http/admission.h"
 #include "http/pool_handoff.h"
 #include "http/server_util.h"
 
@@ -185,6 +186,7 @@ public:
   void forget(Conn* conn) {
     std::lock_guard lock(conns_mutex_);
     conns_.erase(conn);
+    admission_.close(conn->ip);
     --live_;
   }
 
@@ -224,6 +226,15 @@ private:
     }
   }
 
+  // A refused connection is logged at most once a second (a flood must not fill the log).
+  template <typename... Args>
+  void warn_refused(spdlog::format_string_t<Args...> format, Args&&... args) {
+    const auto now = Clock::now();
+    if (now - last_refusal_log_ < std::chrono::seconds(1)) return;
+    last_refusal_log_ = now;
+    log::warn(format, std::forward<Args>(args)...);
+  }
+
   void wait_for_connections(Clock::time_point deadline) {
     while (live_ > 0 && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
@@ -255,11 +266,17 @@ private:
       if (ec || stopping_) continue;  // the socket closes on destruction
       std::string ip = remote.address().to_string();
       if (live_ >= cfg_.max_connections) {
-        log::warn("HTTPS connection from {} refused: {} connections open", ip, live_.load());
+        warn_refused("HTTPS connection from {} refused: {} connections open", ip, live_.load());
         continue;
       }
       if (auth_.source_blocked(ip)) {
         log::info("HTTPS connection from blocked source {} closed", ip);
+        continue;
+      }
+      const std::optional<Clock::duration> delay = admission_.handshake_delay(ip, Clock::now());
+      if (!delay) {
+        warn_refused("HTTPS connection from {} refused: more than {} new connections per second from it", ip,
+                     cfg_.handshakes_per_source_per_s);
         continue;
       }
       // Responses go out as several writes (TLS records of the header, then
@@ -267,20 +284,30 @@ private:
       // 40 ms on Linux), which dominated small requests.
       socket.set_option(tcp::no_delay(true), ec);
       std::string origin = origin_for(socket);
+      if (!admission_.open(ip)) {
+        warn_refused("HTTPS connection from {} refused: {} connections open from it", ip, cfg_.max_connections_per_source);
+        continue;
+      }
       ++live_;
       auto conn = std::make_shared<Conn>(*this, std::move(socket), *tls_, std::move(ip), std::move(origin));
       {
         std::lock_guard lock(conns_mutex_);
         conns_.emplace(conn.get(), conn);
       }
-      asio::co_spawn(conn->executor, session(conn), asio::detached);
+      asio::co_spawn(conn->executor, session(conn, *delay), asio::detached);
     }
   }
 
-  asio::awaitable<void> session(std::shared_ptr<Conn> conn) {
+  // `delay`: the wait admission_ imposes before the TLS handshake.
+  asio::awaitable<void> session(std::shared_ptr<Conn> conn, Clock::duration delay) {
     Conn& c = *conn;
     try {
       error_code ec;
+      if (delay > Clock::duration::zero()) {
+        asio::steady_timer wait(c.executor, delay);
+        co_await wait.async_wait(with_ec(ec));
+        if (stopping_) co_return;
+      }
       c.tcp().expires_after(std::chrono::seconds(cfg_.handshake_timeout_s));
       co_await c.stream.async_handshake(ssl::stream_base::server, with_ec(ec));
       if (ec) co_return;
@@ -489,22 +516,29 @@ private:
       if (is_credential_param(key)) return error_of(Errc::invalid_argument, "credentials in the query string are refused");
     }
 
+    // 2b. CSRF: provenance and media type of a state-changing request, whatever the credential
+    const bool state_changing = req.method != Method::get && req.method != Method::head && req.method != Method::options;
+    if (state_changing) {
+      const bool has_body = parser.chunked() || parser.content_length().value_or(0) > 0;
+      if (auto refused = check_state_changing(req, x.route->body == BodyKind::file, has_body, c.origin)) return refused;
+    }
+
     // 3. authentication, 4. permission
     if (x.route->auth == Auth::required || x.route->auth == Auth::page) {
       security::HttpCredentials credentials;
       credentials.authorization = req.header("Authorization").value_or(std::string_view{});
-      credentials.session_cookie = find_cookie(req.headers, "tresor_session");
+      credentials.session_cookie = find_cookie(req.headers, kSessionCookie);
       credentials.csrf_token = req.header("X-CSRF-Token").value_or(std::string_view{});
-      credentials.state_changing = req.method != Method::get && req.method != Method::head && req.method != Method::options;
+      credentials.state_changing = state_changing;
       credentials.source_ip = c.ip;
       Result<security::Authenticated> who = auth_.authenticate(credentials);
       if (!who) {
         if (x.route->auth == Auth::page && who.error().code == Errc::unauthenticated) return login_redirect(req);
         Response r = error_response(who.error());
-        // Scripts get the challenge; browsers (which send Sec-Fetch-Mode) do not, or they would
-        // open their own password dialog instead of letting the page send the user to log in.
-        if (who.error().code == Errc::unauthenticated && !req.header("Sec-Fetch-Mode") &&
-            !req.header("X-Requested-With"))
+        // Scripts get the challenge; browsers (server_util.h looks_like_browser) none: it would open
+        // their password dialog, and they would then send those Basic credentials by themselves
+        // (cross-site requests included) instead of letting the page send the user to log in.
+        if (who.error().code == Errc::unauthenticated && !looks_like_browser(req))
           r.set("WWW-Authenticate", kWwwAuthenticate);
         return r;
       }
@@ -696,6 +730,8 @@ private:
   bool stopped_ = false;
   std::uint16_t port_ = 0;
 
+  detail::Admission admission_{cfg_.max_connections_per_source, cfg_.handshakes_per_source_per_s};  // per source address
+  Clock::time_point last_refusal_log_{};             // accept strand only
   std::size_t next_ioc_ = 0;  // accept strand only
   // One per io thread; destroyed before the members above (pending coroutines touch them).
   std::vector<std::unique_ptr<asio::io_context>> iocs_;

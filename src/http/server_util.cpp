@@ -1,6 +1,8 @@
 // server_util.h: the Beast-free helpers of the HTTPS transport.
 #include "http/server_util.h"
 
+#include "http/multipart.h"
+
 #include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -79,6 +81,59 @@ std::string_view find_cookie(const Fields& headers, std::string_view name) {
     }
   }
   return {};
+}
+
+bool looks_like_browser(const Request& req) {
+  for (const auto& [name, value] : req.headers) {
+    if (iequals(name, "origin") || iequals(name, "x-requested-with") ||
+        (name.size() > 10 && iequals(name.substr(0, 10), "sec-fetch-")))
+      return true;
+    if (iequals(name, "user-agent") && trim(value).starts_with("Mozilla/")) return true;
+    if (iequals(name, "accept")) {
+      std::string lowered;
+      for (char c : value) lowered.push_back(lower(c));
+      if (lowered.find("text/html") != std::string::npos) return true;
+    }
+  }
+  return false;
+}
+
+namespace {
+
+// "https://Host:443" -> "https://host"; lower-cased, default port elided.
+std::string normal_origin(std::string_view origin) {
+  std::string out;
+  for (char c : trim(origin)) out.push_back(lower(c));
+  while (!out.empty() && out.back() == '/') out.pop_back();
+  if (out.starts_with("https://") && out.ends_with(":443")) out.resize(out.size() - 4);
+  return out;
+}
+
+} // namespace
+
+std::optional<Response> check_state_changing(const Request& req, bool file_body, bool has_body,
+                                             std::string_view public_origin) {
+  if (auto site = req.header("Sec-Fetch-Site")) {
+    const std::string_view v = trim(*site);
+    if (!iequals(v, "same-origin") && !iequals(v, "none"))
+      return error_with(403, Errc::permission_denied, "cross-origin request refused");
+  }
+  if (auto origin = req.header("Origin")) {
+    const std::string got = normal_origin(*origin);
+    bool same = !public_origin.empty() && got == normal_origin(public_origin);
+    if (auto host = req.header("Host"); host && !trim(*host).empty())
+      same = same || got == normal_origin("https://" + std::string(trim(*host)));
+    if (!same) return error_with(403, Errc::permission_denied, "cross-origin request refused");
+  }
+  auto type = req.header("Content-Type");
+  if (!has_body && !type) return std::nullopt;
+  auto media = parse_media_type(type.value_or(""));
+  const char* want = file_body ? "multipart/related" : "application/json";
+  if (!media || media->type != want) {
+    return error_with(415, Errc::unsupported,
+                      std::string("state-changing requests must have Content-Type: ") + want);
+  }
+  return std::nullopt;
 }
 
 bool valid_header_name(std::string_view name) {

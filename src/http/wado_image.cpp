@@ -26,6 +26,24 @@ namespace {
 
 constexpr std::string_view kExplicitLE = "1.2.840.10008.1.2.1";
 
+// Errors of a retrieve (every route here is a GET: there is no request
+// content whose media type could be refused, so never 415):
+//  - unsupported: no representation that the Accept header allows can be
+//    made (e.g. JPEG 2000 frames asked as native pixels: no decoder) ->
+//    406 Not Acceptable (RFC 9110 15.5.7; PS3.18 8.7.1);
+//  - corrupt: the stored object itself cannot be served as asked (a defect
+//    stored before ingest checked it, such as Pixel Data shorter than its
+//    declared frames) -> 422 Unprocessable Content, with the reason; the
+//    request was understood and is not the client's mistake to retry, and
+//    it is no server fault to alert on (500) either;
+//  - anything else -> Error::http_status().
+Response wado_error(const Error& e) {
+  Response r = error_response(e);
+  if (e.code == Errc::unsupported) r.status = 406;
+  else if (e.code == Errc::corrupt) r.status = 422;
+  return r;
+}
+
 Result<services::RetrieveItem> one_instance(Request& req, const Deps& d) {
   for (auto name : {"study", "series", "instance"})
     if (auto v = req.param(name); !v.empty() && !detail::valid_uid_param(v))
@@ -58,14 +76,14 @@ Result<std::vector<std::uint32_t>> parse_frame_list(std::string_view text) {
 
 Response frames(Request& req, const Deps& d) {
   auto list = parse_frame_list(req.param("frames"));
-  if (!list) return error_response(list.error());
+  if (!list) return wado_error(list.error());
   auto item = one_instance(req, d);
-  if (!item) return error_response(item.error());
+  if (!item) return wado_error(item.error());
   auto info = dicom::frame_info(item->file);
-  if (!info) return error_response(info.error());
-  if (info->number_of_frames == 0) return error_response(make_error(Errc::not_found, "the instance has no pixel data"));
+  if (!info) return wado_error(info.error());
+  if (info->number_of_frames == 0) return wado_error(make_error(Errc::not_found, "the instance has no pixel data"));
   for (auto n : *list)
-    if (n > info->number_of_frames) return error_response(make_error(Errc::not_found, "no such frame"));
+    if (n > info->number_of_frames) return wado_error(make_error(Errc::not_found, "no such frame"));
 
   const std::string stored = info->transfer_syntax_uid;
   const std::string stored_media = dicom::media_type_of(stored);
@@ -96,16 +114,16 @@ Response frames(Request& req, const Deps& d) {
     }
   }
   if (target.empty())
-    return error_response(make_error(Errc::unsupported, "frames are available as application/octet-stream "
+    return wado_error(make_error(Errc::unsupported, "frames are available as application/octet-stream "
                                                         "(native) or in the stored syntax " + stored));
   if (!multipart && list->size() != 1)
-    return error_response(make_error(Errc::unsupported, "several frames need multipart/related"));
+    return wado_error(make_error(Errc::unsupported, "several frames need multipart/related"));
 
   std::vector<detail::PartSource> parts;
   std::string media;
   for (auto n : *list) {
     auto frame = dicom::read_frame(item->file, n, target);
-    if (!frame) return error_response(frame.error());
+    if (!frame) return wado_error(frame.error());
     media = frame->media_type;
     detail::PartSource p;
     p.content_type = frame->media_type + "; transfer-syntax=" + frame->transfer_syntax_uid;
@@ -174,11 +192,11 @@ Result<dicom::RenderOptions> render_options(const Request& req, bool thumbnail) 
 
 Response rendered(Request& req, const Deps& d, bool thumbnail) {
   auto opts = render_options(req, thumbnail);
-  if (!opts) return error_response(opts.error());
+  if (!opts) return wado_error(opts.error());
   auto item = one_instance(req, d);
-  if (!item) return error_response(item.error());
+  if (!item) return wado_error(item.error());
   auto image = dicom::render(item->file, *opts);
-  if (!image) return error_response(image.error());
+  if (!image) return wado_error(image.error());
   Response r;
   r.set("Content-Type", opts->format == dicom::ImageFormat::png ? "image/png" : "image/jpeg");
   r.body = std::move(*image);
@@ -187,9 +205,9 @@ Response rendered(Request& req, const Deps& d, bool thumbnail) {
 
 Response bulk(Request& req, const Deps& d) {
   auto item = one_instance(req, d);
-  if (!item) return error_response(item.error());
+  if (!item) return wado_error(item.error());
   auto value = dicom::bulk_value(item->file, req.param("path"));
-  if (!value) return error_response(value.error());
+  if (!value) return wado_error(value.error());
   bool single = false;
   for (const auto& a : detail::parse_accept(req.header("Accept"))) {
     if (a.media.type == "application/octet-stream") { single = true; break; }
@@ -215,18 +233,18 @@ Response bulk(Request& req, const Deps& d) {
 // WADO-URI: /wado?requestType=WADO&studyUID=..&seriesUID=..&objectUID=..
 Response wado_uri(Request& req, const Deps& d) {
   if (req.query_param("requestType").value_or("") != "WADO")
-    return error_response(make_error(Errc::invalid_argument, "requestType must be WADO"));
+    return wado_error(make_error(Errc::invalid_argument, "requestType must be WADO"));
   const char* keys[] = {"studyUID", "seriesUID", "objectUID"};
   const char* names[] = {"study", "series", "instance"};
   for (int i = 0; i < 3; ++i) {
     auto v = req.query_param(keys[i]);
-    if (!v || v->empty()) return error_response(make_error(Errc::invalid_argument, std::string(keys[i]) + " is required"));
+    if (!v || v->empty()) return wado_error(make_error(Errc::invalid_argument, std::string(keys[i]) + " is required"));
     req.params.emplace_back(names[i], std::string(*v));
   }
   std::string content_type(req.query_param("contentType").value_or("image/jpeg"));
   if (content_type == "application/dicom") {
     auto item = one_instance(req, d);
-    if (!item) return error_response(item.error());
+    if (!item) return wado_error(item.error());
     std::string ts(req.query_param("transferSyntax").value_or(""));
     Response r;
     r.set("Content-Type", "application/dicom");
@@ -240,7 +258,7 @@ Response wado_uri(Request& req, const Deps& d) {
     if (auto st = dicom::transcode(item->file, out, ts); !st) {
       std::error_code ec;
       std::filesystem::remove(out, ec);
-      return error_response(st.error());
+      return wado_error(st.error());
     }
     // Stream the converted copy, then remove it.
     struct Removing final : BodyProducer {
@@ -259,7 +277,7 @@ Response wado_uri(Request& req, const Deps& d) {
     return r;
   }
   if (content_type != "image/jpeg" && content_type != "image/png")
-    return error_response(make_error(Errc::unsupported, "contentType must be application/dicom, image/jpeg or image/png"));
+    return wado_error(make_error(Errc::unsupported, "contentType must be application/dicom, image/jpeg or image/png"));
   dicom::RenderOptions o;
   o.format = content_type == "image/png" ? dicom::ImageFormat::png : dicom::ImageFormat::jpeg;
   auto num = [&](const char* name, auto& out) -> bool {
@@ -274,9 +292,9 @@ Response wado_uri(Request& req, const Deps& d) {
       ww = std::stod(std::string(req.query_param("windowWidth").value_or("")));
       has_wc = ww > 0;
     } catch (...) {
-      return error_response(make_error(Errc::invalid_argument, "windowCenter/windowWidth must be numbers"));
+      return wado_error(make_error(Errc::invalid_argument, "windowCenter/windowWidth must be numbers"));
     }
-    if (!has_wc) return error_response(make_error(Errc::invalid_argument, "windowWidth must be > 0"));
+    if (!has_wc) return wado_error(make_error(Errc::invalid_argument, "windowWidth must be > 0"));
   }
   if (has_wc) {
     o.window_center = wc;
@@ -285,11 +303,11 @@ Response wado_uri(Request& req, const Deps& d) {
   if (!num("frameNumber", o.frame) || !num("rows", o.max_rows) || !num("columns", o.max_columns) ||
       !num("imageQuality", o.quality) || o.frame == 0 || o.quality < 1 || o.quality > 100 || o.max_rows > 8192 ||
       o.max_columns > 8192)
-    return error_response(make_error(Errc::invalid_argument, "malformed frameNumber, rows, columns or imageQuality"));
+    return wado_error(make_error(Errc::invalid_argument, "malformed frameNumber, rows, columns or imageQuality"));
   auto item = one_instance(req, d);
-  if (!item) return error_response(item.error());
+  if (!item) return wado_error(item.error());
   auto image = dicom::render(item->file, o);
-  if (!image) return error_response(image.error());
+  if (!image) return wado_error(image.error());
   Response r;
   r.set("Content-Type", content_type);
   r.body = std::move(*image);

@@ -23,6 +23,24 @@ namespace {
 
 constexpr std::string_view kExplicitLE = "1.2.840.10008.1.2.1";
 
+// Errors of a retrieve (every route here is a GET: there is no request
+// content whose media type could be refused, so never 415):
+//  - unsupported: no representation that the Accept header allows can be
+//    made (e.g. JPEG 2000 frames asked as native pixels: no decoder) ->
+//    406 Not Acceptable (RFC 9110 15.5.7; PS3.18 8.7.1);
+//  - corrupt: the stored object itself cannot be served as asked (a defect
+//    stored before ingest checked it, such as Pixel Data shorter than its
+//    declared frames) -> 422 Unprocessable Content, with the reason; the
+//    request was understood and is not the client's mistake to retry, and
+//    it is no server fault to alert on (500) either;
+//  - anything else -> Error::http_status().
+Response wado_error(const Error& e) {
+  Response r = error_response(e);
+  if (e.code == Errc::unsupported) r.status = 406;
+  else if (e.code == Errc::corrupt) r.status = 422;
+  return r;
+}
+
 bool is_native(std::string_view ts) {
   return ts == "1.2.840.10008.1.2" || ts == "1.2.840.10008.1.2.1" || ts == "1.2.840.10008.1.2.2" ||
          ts == "1.2.840.10008.1.2.1.99";
@@ -69,15 +87,15 @@ Negotiated negotiate_dicom(const std::vector<detail::Acceptable>& accept, bool o
 Response retrieve(Request& req, const Deps& d) {
   for (auto name : {"study", "series", "instance"})
     if (auto v = req.param(name); !v.empty() && !detail::valid_uid_param(v))
-      return error_response(make_error(Errc::invalid_argument, "malformed UID in the path"));
+      return wado_error(make_error(Errc::invalid_argument, "malformed UID in the path"));
   const bool one = !req.param("instance").empty();
   auto neg = negotiate_dicom(detail::parse_accept(req.header("Accept")), one);
   if (!neg.ok)
-    return error_response(make_error(Errc::unsupported,
+    return wado_error(make_error(Errc::unsupported,
                                      "acceptable: multipart/related; type=\"application/dicom\" [; transfer-syntax=...]"));
   auto items = d.retrieve.locate(req.principal(), detail::locate_request(req), audit::Type::retrieve);
-  if (!items) return error_response(items.error());
-  if (items->empty()) return error_response(make_error(Errc::not_found, "no such resource"));
+  if (!items) return wado_error(items.error());
+  if (items->empty()) return wado_error(make_error(Errc::not_found, "no such resource"));
 
   std::vector<detail::PartSource> parts;
   parts.reserve(items->size());
@@ -88,7 +106,7 @@ Response retrieve(Request& req, const Deps& d) {
                          : neg.transfer_syntax.empty() ? (is_native(stored) ? stored : std::string(kExplicitLE))
                                                        : neg.transfer_syntax;
     if (!can_convert(stored, target))
-      return error_response(make_error(Errc::unsupported, "cannot convert an instance stored as " + stored + " to " +
+      return wado_error(make_error(Errc::unsupported, "cannot convert an instance stored as " + stored + " to " +
                                                               target + "; ask with transfer-syntax=*"));
     detail::PartSource p;
     p.content_type = "application/dicom; transfer-syntax=" + target;
@@ -119,7 +137,7 @@ Response retrieve(Request& req, const Deps& d) {
     r.set("Content-Type", "application/dicom");
     if (p.make) {
       auto made = p.make();
-      if (!made) return error_response(made.error());
+      if (!made) return wado_error(made.error());
       // The converted copy is removed once it was streamed (or the response dropped).
       auto path = *made;
       struct RemovingProducer final : BodyProducer {
@@ -155,13 +173,13 @@ Response retrieve(Request& req, const Deps& d) {
 Response metadata(Request& req, const Deps& d) {
   for (auto name : {"study", "series", "instance"})
     if (auto v = req.param(name); !v.empty() && !detail::valid_uid_param(v))
-      return error_response(make_error(Errc::invalid_argument, "malformed UID in the path"));
+      return wado_error(make_error(Errc::invalid_argument, "malformed UID in the path"));
   const auto accept = detail::parse_accept(req.header("Accept"));
   if (!detail::accepts(accept, "application/dicom+json") && !detail::accepts(accept, "application/json"))
-    return error_response(make_error(Errc::unsupported, "metadata is answered as application/dicom+json only"));
+    return wado_error(make_error(Errc::unsupported, "metadata is answered as application/dicom+json only"));
   auto items = d.retrieve.locate(req.principal(), detail::locate_request(req), audit::Type::retrieve);
-  if (!items) return error_response(items.error());
-  if (items->empty()) return error_response(make_error(Errc::not_found, "no such resource"));
+  if (!items) return wado_error(items.error());
+  if (items->empty()) return wado_error(make_error(Errc::not_found, "no such resource"));
   auto shared = std::make_shared<std::vector<services::RetrieveItem>>(std::move(*items));
   auto base = std::make_shared<Request>();
   base->origin = req.origin;

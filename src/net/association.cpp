@@ -38,7 +38,14 @@ int socket_of(T_ASC_Association* assoc) {
   return c ? SocketAccess::of(c) : -1;
 }
 
-const char* transport_name(security::Transport t) { return t == security::Transport::tls ? "tls" : "plaintext"; }
+const char* transport_name(security::Transport t) {
+  switch (t) {
+    case security::Transport::tls: return "tls";
+    case security::Transport::legacy_tls: return "legacy-tls";
+    case security::Transport::plaintext: break;
+  }
+  return "plaintext";
+}
 
 // Reads what the requestor claims and what the transport proves.
 security::AssociationRequest read_request(T_ASC_Association* assoc, security::Transport transport) {
@@ -47,7 +54,7 @@ security::AssociationRequest read_request(T_ASC_Association* assoc, security::Tr
   rq.called_ae = trim_ae(assoc->params->DULparams.calledAPTitle);
   rq.source_ip = peer_address(assoc);
   rq.transport = transport;
-  if (transport == security::Transport::tls) {
+  if (transport != security::Transport::plaintext) {
     const unsigned long len = ASC_getPeerCertificateLength(assoc);
     if (len > 0 && len <= (1ul << 20)) {
       std::vector<unsigned char> der(len);

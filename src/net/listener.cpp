@@ -35,10 +35,12 @@
 #include <dcmtk/dcmnet/dul.h>
 #include <dcmtk/dcmnet/dcmtrans.h>
 #include <dcmtk/dcmtls/tlslayer.h>
+#include <openssl/ssl.h>
 
 #include "core/log.h"
 #include "net/gate.h"
 #include "net/session.h"
+#include "security/pki.h"
 
 namespace tresor::net {
 
@@ -67,9 +69,21 @@ long ServerContext::max_pdu() const {
 
 namespace {
 
+// TLS 1.2 suites of the default profile: ECDHE key exchange and AEAD only
+// (BCP 195 / RFC 9325); TLS 1.3 suites are OpenSSL's defaults (all AEAD, all
+// (EC)DHE). No static-RSA, CBC or DHE suite: nothing to downgrade to.
+constexpr const char* kBcp195Suites =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
 // With a gate (acceptors), connections are admitted by it before the handshake.
+// `legacy`: the opt-in listener for peers that offer only retired suites
+// (DCMTK's downgrading BCP 195 profile: also TLS_RSA_WITH_AES_128_CBC_SHA and
+// the like); never used for outbound associations. `crl`: checked on every
+// certificate verification (see security::CrlChecker).
 Result<std::unique_ptr<DcmTLSTransportLayer>> make_tls_layer(const config::Tls& tls, T_ASC_NetworkRole role,
-                                                             Gate* gate = nullptr) {
+                                                             Gate* gate = nullptr, bool legacy = false,
+                                                             security::CrlChecker* crl = nullptr) {
   std::unique_ptr<DcmTLSTransportLayer> layer;
   if (gate)
     layer = std::make_unique<GuardedLayer<DcmTLSTransportLayer>>(*gate, role, nullptr, OFFalse);
@@ -84,19 +98,19 @@ Result<std::unique_ptr<DcmTLSTransportLayer>> make_tls_layer(const config::Tls& 
     return fail(Errc::invalid_argument, "cannot load TLS certificate " + tls.cert_file.string());
   if (!layer->checkPrivateKeyMatchesCertificate())
     return fail(Errc::invalid_argument, "TLS private key does not match the certificate");
-  // BCP 195 non-downgrading profile: TLS 1.2 or newer only. Its TLS 1.2
-  // suites are RSA-only, so with an ECDSA certificate only TLS 1.3 would
-  // remain; the ECDHE-ECDSA AES-GCM suites keep the profile's properties
-  // (forward secrecy, AEAD) and are recommended by RFC 7525. They are set in
-  // OpenSSL syntax because DCMTK's addCipherSuite() warns on every start
-  // about suites without RSA. TLS 1.3 suites are OpenSSL's defaults.
-  if (layer->setTLSProfile(TSP_Profile_BCP195_ND).bad())
+  // BCP 195 non-downgrading profile (TLS 1.2 or newer), narrowed to ECDHE +
+  // AEAD suites and applied on the OpenSSL context itself, so that nothing
+  // DCMTK selects later can widen it. The legacy listener uses DCMTK's
+  // downgrading BCP 195 profile as it is.
+  if (layer->setTLSProfile(legacy ? TSP_Profile_BCP195 : TSP_Profile_BCP195_ND).bad() ||
+      layer->activateCipherSuites().bad())
     return fail(Errc::internal, "cannot select the BCP 195 TLS profile");
-  if (layer->setCipherSuites("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
-                             "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:"
-                             "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384")
-          .bad())
+  SSL_CTX* ctx = layer->getNativeHandle();
+  if (!ctx) return fail(Errc::internal, "no TLS context");
+  if (!legacy && (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+                  SSL_CTX_set_cipher_list(ctx, kBcp195Suites) != 1))
     return fail(Errc::internal, "cannot set the TLS cipher suites");
+  if (crl) crl->install(ctx);
   // Acceptor: a client certificate is verified against the CA when presented
   // (a bad one fails the handshake); clients without one must authenticate
   // with a user identity, which the association policy enforces.
@@ -138,13 +152,15 @@ public:
         bind_(std::move(bind)),
         port_(port),
         transport_(transport),
-        gate_(server.deps.policy, std::max<std::size_t>(1, server.config.dimse.negotiators / 2)) {}
+        gate_(server.deps.policy, std::max<std::size_t>(1, server.config.dimse.negotiators / 2),
+              server.config.brute_force.blocked_handshakes_per_s) {}
 
   ~Listener() { close_network(); }
 
-  Status open() {
-    if (transport_ == security::Transport::tls) {
-      auto layer = make_tls_layer(server_.config.tls, NET_ACCEPTOR, &gate_);
+  Status open(security::CrlChecker* crl) {
+    if (transport_ != security::Transport::plaintext) {
+      auto layer = make_tls_layer(server_.config.tls, NET_ACCEPTOR, &gate_,
+                                  transport_ == security::Transport::legacy_tls, crl);
       if (!layer) return std::unexpected(layer.error());
       tls_ = std::move(*layer);
     } else {
@@ -296,7 +312,7 @@ private:
 
   void negotiator() {
     Exit exit{*this};
-    const OFBool secure = transport_ == security::Transport::tls ? OFTrue : OFFalse;
+    const OFBool secure = transport_ != security::Transport::plaintext ? OFTrue : OFFalse;
     const int epfd = ::epoll_create1(EPOLL_CLOEXEC);
     if (epfd < 0) {
       log::error("dimse-{}: epoll_create1 failed; negotiator not started", name_);
@@ -394,7 +410,7 @@ namespace {
 
 class DimseServerImpl final : public DimseServer {
 public:
-  DimseServerImpl(const config::Config& config, DimseDeps deps) : ctx_(config, deps) {}
+  DimseServerImpl(const config::Config& config, DimseDeps deps) : ctx_(config, deps), crl_(config.tls.crl_file) {}
   ~DimseServerImpl() override { stop(); }
 
   Status start() override {
@@ -411,14 +427,22 @@ public:
       listeners_.push_back(std::make_unique<detail::Listener>(ctx_, "plaintext", d.plaintext_bind,
                                                               d.plaintext_port, security::Transport::plaintext));
     }
+    if (d.legacy_tls_enabled) {
+      log::warn("dimse: legacy-TLS listener enabled on {}:{} (retired cipher suites; only peers marked legacy_tls)",
+                d.legacy_tls_bind, d.legacy_tls_port);
+      listeners_.push_back(std::make_unique<detail::Listener>(ctx_, "legacy-tls", d.legacy_tls_bind,
+                                                              d.legacy_tls_port, security::Transport::legacy_tls));
+    }
     for (auto& l : listeners_) {
-      if (auto st = l->open(); !st) {
+      if (auto st = l->open(&crl_); !st) {
         listeners_.clear();
         return st;
       }
     }
-    // Outbound TLS for C-MOVE: our server certificate doubles as client certificate.
-    if (auto layer = detail::make_tls_layer(ctx_.config.tls, NET_REQUESTOR); layer) {
+    // Outbound TLS for C-MOVE: our server certificate (EKU serverAuth and
+    // clientAuth) doubles as client certificate; a revoked destination
+    // certificate is refused like a revoked client's.
+    if (auto layer = detail::make_tls_layer(ctx_.config.tls, NET_REQUESTOR, nullptr, false, &crl_); layer) {
       client_tls_ = std::move(*layer);
       ctx_.client_tls = client_tls_.get();
     } else {
@@ -445,6 +469,7 @@ public:
 
 private:
   detail::ServerContext ctx_;
+  security::CrlChecker crl_;  // outlives every TLS layer below (declared before them)
   std::unique_ptr<DcmTLSTransportLayer> client_tls_;
   std::vector<std::unique_ptr<detail::Listener>> listeners_;
   bool started_ = false;

@@ -136,6 +136,14 @@ std::uint16_t SubOperations::final_status(bool cancelled) const {
   return status::sub_operations_failed;
 }
 
+std::string SubOperations::failure_reason(std::size_t total) const {
+  const std::size_t sent = std::size_t{completed} + warning;
+  if (failed == 0 && sent == total) return {};
+  if (sent == 0) return "all " + std::to_string(total) + " sub-operations failed";
+  return std::to_string(total - std::min(sent, total)) + " of " + std::to_string(total) +
+         " sub-operations failed or were not attempted";
+}
+
 std::optional<CertIdentity> read_certificate(const unsigned char* der, std::size_t size) {
   if (der == nullptr || size == 0 || size > (1u << 20)) return std::nullopt;
   const unsigned char* p = der;

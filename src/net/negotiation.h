@@ -100,6 +100,11 @@ struct SubOperations {
   // 0x0000 all done; 0xB000 some failed or warned; 0xA702 all failed;
   // 0xFE00 when cancelled.
   std::uint16_t final_status(bool cancelled) const;
+  // For the audit trail, once the sub-operations are over: "" when all
+  // `total` instances were sent (completed or with a warning), else why not
+  // ("all N sub-operations failed", "K of N sub-operations failed or were not
+  // attempted"), the event then being a failure.
+  std::string failure_reason(std::size_t total) const;
 };
 
 // Identity read from a DER client certificate.

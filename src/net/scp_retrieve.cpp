@@ -2,6 +2,8 @@
 // sub-operations (on the same association for C-GET, on an outbound
 // association to the registered destination for C-MOVE), with pending
 // responses carrying the sub-operation counts.
+#include <algorithm>
+#include <cstdio>
 #include <functional>
 #include <map>
 #include <set>
@@ -88,6 +90,47 @@ RunEnd run_sub_operations(Session& s, T_ASC_PresentationContextID pc, std::uint1
   return RunEnd::done;
 }
 
+// The outcome of the sub-operations, audited once they are over (the
+// retrieve service audited the request when it located the instances): a
+// success only if every instance was sent; otherwise a failure naming how
+// many failed, with the counts, the final status and, for C-MOVE, the
+// destination.
+void audit_sub_operations(Session& s, audit::Type type, const std::vector<services::RetrieveItem>& items,
+                          const SubOperations& ops, std::uint16_t final_status, std::string_view why,
+                          const std::string& destination) {
+  const std::size_t total = items.size();
+  const std::string failure = ops.failure_reason(total);
+  audit::Event e = s.event(type, failure.empty() ? audit::Outcome::success : audit::Outcome::failure);
+  std::set<std::string> studies, patients;
+  for (const auto& item : items) {
+    studies.insert(item.location.study_uid);
+    patients.insert(item.location.patient_id);
+  }
+  for (const auto& v : studies) e.study_uid += (e.study_uid.empty() ? "" : "\\") + v;
+  for (const auto& v : patients) e.patient_id += (e.patient_id.empty() ? "" : "\\") + v;
+  if (!failure.empty()) {
+    e.reason = failure;
+    if (!why.empty()) e.reason += std::string(": ") + std::string(why);
+  }
+  if (!destination.empty()) e.details.emplace_back("destination", destination);
+  e.details.emplace_back("sub_operations", std::to_string(total));
+  e.details.emplace_back("completed", std::to_string(ops.completed));
+  e.details.emplace_back("failed", std::to_string(ops.failed));
+  e.details.emplace_back("warning", std::to_string(ops.warning));
+  e.details.emplace_back("remaining", std::to_string(total - std::min<std::size_t>(total, ops.completed + ops.failed + ops.warning)));
+  char hex[8];
+  std::snprintf(hex, sizeof hex, "%04x", final_status);
+  e.details.emplace_back("status", hex);
+  s.server.deps.audit.record(e);
+}
+
+// The C-GET / C-MOVE status of a refused retrieve: past the retrieve cap is
+// A702 (Refused: out of resources, unable to perform sub-operations); a
+// missing or wildcard unique key is A900 (identifier does not match SOP class).
+std::uint16_t retrieve_refusal(const Error& e) {
+  return e.code == Errc::resource_exhausted ? status::sub_operations_impossible : e.dimse_status();
+}
+
 // Final response after the sub-operations.
 Next finish(Session& s, const char* what, RunEnd end, SubOperations& ops, const Responder& respond) {
   if (end == RunEnd::main_lost) return Next::abort;
@@ -165,7 +208,7 @@ Next handle_get(Session& s, T_ASC_PresentationContextID pc, T_DIMSE_C_GetRQ& rq)
   auto request = dicom::parse_query(*identifier, *model);
   if (!request) return respond(status::identifier_mismatch, none, false, nullptr, request.error().message);
   auto items = s.server.deps.retrieve.locate(s.principal, *request, audit::Type::retrieve);
-  if (!items) return respond(items.error().dimse_status(), none, false, nullptr, items.error().message);
+  if (!items) return respond(retrieve_refusal(items.error()), none, false, nullptr, items.error().message);
 
   SubOpTarget target;
   target.assoc = s.assoc;
@@ -173,6 +216,8 @@ Next handle_get(Session& s, T_ASC_PresentationContextID pc, T_DIMSE_C_GetRQ& rq)
   target.same_association = true;
   SubOperations ops;
   const RunEnd end = run_sub_operations(s, pc, rq.MessageID, *items, target, ops, respond);
+  audit_sub_operations(s, audit::Type::retrieve, *items, ops, ops.final_status(end == RunEnd::cancelled),
+                       end == RunEnd::main_lost ? "association lost" : (end == RunEnd::cancelled ? "cancelled" : ""), "");
   return finish(s, "C-GET", end, ops, respond);
 }
 
@@ -223,7 +268,7 @@ Next handle_move(Session& s, T_ASC_PresentationContextID pc, T_DIMSE_C_MoveRQ& r
   auto request = dicom::parse_query(*identifier, *model);
   if (!request) return respond(status::identifier_mismatch, none, false, nullptr, request.error().message);
   auto items = s.server.deps.retrieve.locate(s.principal, *request, audit::Type::move, destination);
-  if (!items) return respond(items.error().dimse_status(), none, false, nullptr, items.error().message);
+  if (!items) return respond(retrieve_refusal(items.error()), none, false, nullptr, items.error().message);
   if (items->empty()) return respond(status::success, none, false, nullptr, {});
 
   std::vector<std::pair<std::string, std::string>> class_and_ts;
@@ -239,6 +284,8 @@ Next handle_move(Session& s, T_ASC_PresentationContextID pc, T_DIMSE_C_MoveRQ& r
       ops.failed_uids.push_back(item.location.sop_instance_uid);
     }
     auto failed = failed_list(ops);
+    audit_sub_operations(s, audit::Type::move, *items, ops, status::sub_operations_impossible,
+                         connected.error().message, destination);
     return respond(status::sub_operations_impossible, ops, false, failed.get(), "cannot reach move destination");
   }
 
@@ -254,6 +301,11 @@ Next handle_move(Session& s, T_ASC_PresentationContextID pc, T_DIMSE_C_MoveRQ& r
   } else {
     scu.release();
   }
+  const char* why = end == RunEnd::target_lost ? "move destination association lost"
+                    : end == RunEnd::main_lost ? "requestor association lost"
+                    : end == RunEnd::cancelled ? "cancelled"
+                                               : "";
+  audit_sub_operations(s, audit::Type::move, *items, ops, ops.final_status(end == RunEnd::cancelled), why, destination);
   return finish(s, "C-MOVE", end, ops, respond);
 }
 

@@ -11,6 +11,7 @@
 #include <dcmtk/dcmnet/dcmtrans.h>
 #include <dcmtk/dcmtls/tlslayer.h>
 
+#include "core/accounts.h"
 #include "core/log.h"
 #include "net/session.h"
 
@@ -83,7 +84,17 @@ StoreScu::~StoreScu() {
 Status StoreScu::connect(const ServerContext& server, const Peer& peer,
                          const std::vector<std::pair<std::string, std::string>>& class_and_ts) {
   if (peer.hosts.empty() || peer.port == 0) return fail(Errc::not_found, "move destination has no address");
+  // Cleartext only to a peer marked plaintext, at a private or loopback
+  // address, and only while the plaintext listener is enabled (the same
+  // conditions under which it may send to us in clear).
   const bool tls = !peer.allow_plaintext;
+  if (!tls) {
+    if (!server.config.dimse.plaintext_enabled)
+      return fail(Errc::permission_denied, "cleartext C-MOVE refused: the plaintext listener is disabled");
+    if (!is_loopback_or_private_ipv4(peer.hosts.front()))
+      return fail(Errc::permission_denied,
+                  "cleartext C-MOVE refused: " + peer.hosts.front() + " is not a loopback or private address");
+  }
   if (tls && !server.client_tls) return fail(Errc::unavailable, "outbound TLS is not available");
 
   if (ASC_initializeNetwork(NET_REQUESTOR, 0, server.acse_timeout(), &net_).bad())
@@ -133,10 +144,29 @@ Status StoreScu::connect(const ServerContext& server, const Peer& peer,
     return fail(Errc::unavailable, std::string("move destination did not accept the association: ") + cond.text());
   }
 
-  // Over TLS the destination's certificate was verified against our CA
-  // (DCV_requireCertificate). Its binding to the AE title is not checked: a
-  // server certificate need not carry the AE title; the address is the
-  // registered one.
+  // Over TLS the destination's certificate was verified against our CA (and
+  // its CRL) by DCV_requireCertificate. Chaining to the CA is not enough: any
+  // node's certificate does. It must be the destination's own, bound the
+  // same way a calling peer's is: its SHA-256 pin, else CN == its AE title.
+  // Checked before any C-STORE is sent.
+  if (tls) {
+    const unsigned long len = ASC_getPeerCertificateLength(assoc_);
+    std::optional<CertIdentity> cert;
+    if (len > 0 && len <= (1ul << 20)) {
+      std::vector<unsigned char> der(len);
+      const unsigned long got = ASC_getPeerCertificate(assoc_, der.data(), len);
+      cert = read_certificate(der.data(), got);
+    }
+    const bool bound = cert && (peer.cert_sha256.empty() ? cert->common_name == peer.ae_title
+                                                         : cert->sha256_hex == peer.cert_sha256);
+    if (!bound) {
+      abort();
+      return fail(Errc::permission_denied, "move destination " + peer.ae_title +
+                                               " presented a certificate not bound to it (" +
+                                               (peer.cert_sha256.empty() ? "CN differs from its AE title"
+                                                                         : "fingerprint differs from its pin") + ")");
+    }
+  }
 
   const int n = ASC_countPresentationContexts(assoc_->params);
   for (int i = 0; i < n; ++i) {

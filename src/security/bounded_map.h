@@ -65,6 +65,12 @@ public:
     return n;
   }
 
+  // Calls fn(key, value) for every entry, in no particular order.
+  template <class Fn>
+  void for_each(Fn fn) const {
+    for (const auto& [key, slot] : entries_) fn(key, slot.value);
+  }
+
   std::size_t size() const { return entries_.size(); }
   std::size_t capacity() const { return capacity_; }
 

@@ -26,14 +26,20 @@
 //  - Unknown user names are not written to the audit trail (actor "",
 //    as in policy.cpp): people type their password into the user field.
 //    Throttling still keys on the claimed name (in memory only), so an
-//    unknown name gets locked exactly like a known one and lock-outs do not
+//    unknown name is throttled exactly like a known one and 429s do not
 //    reveal which users exist. Unknown users and disabled users cost one
 //    Argon2id verification like a wrong password (a dummy hash for unknown
 //    users), and "disabled" is only reported after a correct password.
-//  - Failures on the password path (malformed input excepted) count against
-//    the account and the source; the account count is not reset by a
-//    success (failures leave the window with time), so guesses cannot be
-//    interleaved with the owner's logins.
+//  - Password checks, in this order: the Basic cache (the exact right
+//    password verified in the last 5 minutes is no guess: never throttled);
+//    a blocked source (refused unless the pair is known good); the single
+//    flight; LoginThrottle::admit() (refused: 429, nothing verified); the
+//    verification in the lane the admission says (a full shared lane: 503,
+//    the guess not charged); LoginThrottle::settle(). A pair's failures are
+//    not forgotten at a success (they leave the window with time), so
+//    guesses cannot be interleaved with the owner's logins.
+//  - Failures on the password path (malformed input excepted) also count
+//    against the source address.
 //  - Session failures (malformed, unknown or expired cookie) are audited but
 //    NOT counted against the source: session ids carry 256 bits (guessing is
 //    hopeless) and, sessions living in memory, a restart turns every open
@@ -56,8 +62,10 @@
 #include <unordered_set>
 #include <utility>
 
+#include "audit/aggregate.h"
 #include "security/auth_crypto.h"
 #include "security/bounded_map.h"
+#include "security/login_throttle.h"
 #include "security/passwords.h"
 #include "security/rate_limit.h"
 
@@ -70,6 +78,7 @@ using time_point = std::chrono::system_clock::time_point;
 constexpr std::string_view kAuthRequired = "authentication required";
 constexpr std::string_view kCsrfWrong = "CSRF token missing or wrong";
 constexpr std::string_view kUnavailable = "authentication temporarily unavailable";
+constexpr std::string_view kThrottled = "too many password attempts; retry later";
 constexpr std::size_t kMaxAuthorizationBytes = 8 * 1024;
 constexpr std::size_t kMaxUsernameBytes = 128;
 constexpr std::size_t kMaxPasswordBytes = 1024;
@@ -140,6 +149,7 @@ struct CachedVerification {
 struct Session {
   std::string username;
   std::string csrf_token;
+  std::string hash_digest;  // SHA-256 of the password hash at login: a password change ends the session
   time_point created{};
   time_point last_used{};
 };
@@ -158,17 +168,18 @@ const char* to_string(AuthMethod method) noexcept {
 
 struct HttpAuthenticator::Impl {
   Impl(const config::Config& config, AccountRepository& accounts_in, const JwtVerifier* jwt_in, const Clock& clock_in,
-       audit::AuditSink& audit_in)
+       audit::AuditSink& audit_in, LoginThrottle* shared_throttle)
       : http(config.http),
         login_limits(config.login),
         accounts(accounts_in),
         jwt(jwt_in),
         clock(clock_in),
         audit(audit_in),
-        account_failures(config.login.account_max_failures, std::chrono::seconds(config.login.account_window_s),
-                         std::chrono::seconds(config.login.account_lock_s)),
+        own_throttle(shared_throttle ? nullptr : std::make_unique<LoginThrottle>(config.login)),
+        throttle(shared_throttle ? *shared_throttle : *own_throttle),
         source_failures(config.login.source_max_failures, std::chrono::seconds(config.login.source_window_s),
-                        std::chrono::seconds(config.login.source_block_s)) {
+                        std::chrono::seconds(config.login.source_block_s)),
+        failures(audit_in, clock_in, std::chrono::seconds(config.http.failure_audit_window_s)) {
     (void)init_crypto();
     // A valid Argon2id hash of a secret nobody knows: an unknown user costs
     // one verification like a known one. If hashing fails (out of memory),
@@ -187,8 +198,10 @@ struct HttpAuthenticator::Impl {
   const JwtVerifier* jwt;
   const Clock& clock;
   audit::AuditSink& audit;
-  FailureTracker account_failures;
+  std::unique_ptr<LoginThrottle> own_throttle;  // when no shared one was given (tests)
+  LoginThrottle& throttle;                     // per (account, address) and per account; shared with DIMSE
   FailureTracker source_failures;
+  audit::FailureAggregator failures;  // denied authentications, aggregated per source (see the header)
   std::string dummy_hash;
   std::string cache_key;  // per-process HMAC key for the Basic cache
   std::mutex cache_mutex;
@@ -210,22 +223,17 @@ struct HttpAuthenticator::Impl {
     e.source = source;
     e.reason = std::move(reason);
     e.details = {{"protocol", "http"}, {"method", std::string(method)}};
-    audit.record(e);
+    if (type == audit::Type::association && outcome == audit::Outcome::denied) failures.record(e);
+    else audit.record(e);
   }
 
   // Audits and counts one failed authentication; the caller sees only the
-  // uniform message. `account` is the throttling key (the claimed user name,
-  // known or not) for Count::account_and_source.
+  // uniform message. Password failures are counted per (account, address)
+  // by the LoginThrottle (settle()), not here; Count::source counts against
+  // the address.
   std::unexpected<Error> deny(const std::string& actor, const std::string& source, std::string reason,
-                              std::string_view method, Count count, time_point now, const std::string& account = {}) {
+                              std::string_view method, Count count, time_point now) {
     record(audit::Type::association, audit::Outcome::denied, actor, source, std::move(reason), method);
-    if (count == Count::account_and_source && !account.empty() && account_failures.record_failure(account, now)) {
-      record(audit::Type::security_alert, audit::Outcome::denied, actor, source,
-             "account locked for " + std::to_string(login_limits.account_lock_s) + " s after " +
-                 std::to_string(login_limits.account_max_failures) + " failed passwords" +
-                 (actor.empty() ? " (unknown user name, not recorded)" : ""),
-             method);
-    }
     if (count != Count::none && source_failures.record_failure(source, now)) {
       record(audit::Type::security_alert, audit::Outcome::denied, "", source,
              "source address blocked for " + std::to_string(login_limits.source_block_s) + " s after " +
@@ -240,6 +248,16 @@ struct HttpAuthenticator::Impl {
     record(audit::Type::association, audit::Outcome::denied, actor, source, "account store unavailable: " + why.message,
            method);
     return std::unexpected(make_error(Errc::unavailable, std::string(kUnavailable)));
+  }
+
+  // A password guess refused by the throttle without verification: 429 with
+  // Retry-After; audited, not counted (it cost nothing).
+  std::unexpected<Error> throttled(const std::string& actor, const std::string& source, const std::string& why,
+                                   std::chrono::seconds retry_after, std::string_view method) {
+    record(audit::Type::association, audit::Outcome::denied, actor, source, "throttled: " + why, method);
+    Error e = make_error(Errc::rate_limited, std::string(kThrottled));
+    e.retry_after_s = static_cast<int>(std::clamp<std::int64_t>(retry_after.count(), 1, 86400));
+    return std::unexpected(std::move(e));
   }
 
   // The name to audit for a claimed user name: itself if such a user
@@ -265,9 +283,6 @@ Result<User> HttpAuthenticator::Impl::check_password(std::string_view username, 
     return deny("", source, "malformed user name or password", method, Count::source, now);
   }
   const std::string name(username);
-  if (account_failures.is_blocked(name, now)) {
-    return deny(known_name(name), source, "account locked after repeated failed passwords", method, Count::source, now);
-  }
 
   // The cache key: HMAC(per-process key, username NUL password). The user
   // name holds no control characters, so the encoding is unambiguous.
@@ -299,10 +314,13 @@ Result<User> HttpAuthenticator::Impl::check_password(std::string_view username, 
     cache.erase(key);
   }
 
-  if (!user) {
-    (void)verify_password(dummy_hash, password);
-    return deny("", source, "unknown user (name not recorded: it may be a mistyped password)", method,
-                Count::account_and_source, now, name);
+  // From here on a password is verified (Argon2id): the throttle decides
+  // whether now, and in which lane (login_throttle.h, verify_slots.h). An
+  // unknown name is throttled and costs a verification like a known one.
+  const std::string actor = user ? name : std::string{};
+  if (auto until = source_failures.blocked_until(source, now); until && !throttle.known_good(name, source, now)) {
+    return throttled(actor, source, "source address blocked after repeated failures",
+                     std::chrono::ceil<std::chrono::seconds>(*until - now), method);
   }
   // Single flight per cache key (see `verifying`): wait while the same
   // credentials are being verified, then take that verification's result
@@ -319,7 +337,7 @@ Result<User> HttpAuthenticator::Impl::check_password(std::string_view username, 
       self->verified.notify_all();
     }
   } flight;
-  if (!key.empty()) {
+  if (user && !key.empty()) {
     std::unique_lock lock(cache_mutex);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (verifying.contains(key) && verified.wait_until(lock, deadline) != std::cv_status::timeout) {
@@ -334,10 +352,41 @@ Result<User> HttpAuthenticator::Impl::check_password(std::string_view username, 
       flight.key = &key;
     }
   }
-  if (!verify_password(user->password_hash, password)) {
-    return deny(name, source, "wrong password", method, Count::account_and_source, now, name);
+  const LoginThrottle::Admission admission = throttle.admit(name, source, now);
+  if (!admission.allowed) {
+    if (admission.alert) {
+      record(audit::Type::security_alert, audit::Outcome::denied, actor, source,
+             "password guesses for this account throttled: ceiling of " +
+                 std::to_string(login_limits.account_guesses_per_minute) + " a minute reached" +
+                 (actor.empty() ? " (unknown user name, not recorded)" : ""),
+             method);
+    }
+    return throttled(actor, source, admission.reason, admission.retry_after, method);
   }
-  if (!user->enabled) return deny(name, source, "user is disabled", method, Count::account_and_source, now, name);
+  const Verification verdict = verify_password(user ? std::string_view(user->password_hash) : std::string_view(dummy_hash),
+                                               password, admission.known_good ? VerifyLane::priority : VerifyLane::shared);
+  if (verdict == Verification::busy) {
+    throttle.settle(name, source, admission.id, LoginThrottle::Outcome::not_checked, clock.now());
+    record(audit::Type::association, audit::Outcome::denied, actor, source,
+           "password verification refused: every verification slot busy", method);
+    Error e = make_error(Errc::unavailable, std::string(kUnavailable));
+    e.retry_after_s = 1;
+    return std::unexpected(std::move(e));
+  }
+  if (verdict != Verification::match || !user) {
+    if (throttle.settle(name, source, admission.id, LoginThrottle::Outcome::failed, clock.now())) {
+      record(audit::Type::security_alert, audit::Outcome::denied, actor, source,
+             "password guesses for this account from this address refused after " +
+                 std::to_string(login_limits.pair_max_failures) + " failures in " +
+                 std::to_string(login_limits.pair_window_s) + " s" +
+                 (actor.empty() ? " (unknown user name, not recorded)" : ""),
+             method);
+    }
+    return deny(actor, source, user ? "wrong password" : "unknown user (name not recorded: it may be a mistyped password)",
+                method, Count::source, now);
+  }
+  throttle.settle(name, source, admission.id, LoginThrottle::Outcome::succeeded, clock.now());
+  if (!user->enabled) return deny(name, source, "user is disabled", method, Count::source, now);
 
   if (!key.empty()) {
     std::lock_guard lock(cache_mutex);
@@ -359,7 +408,7 @@ Result<Authenticated> HttpAuthenticator::Impl::basic(std::string_view param, con
   const std::string_view all(*decoded);
   auto user = check_password(all.substr(0, colon), all.substr(colon + 1), source, method, now);
   if (!user) return std::unexpected(user.error());
-  return Authenticated{principal_of(*user, source), AuthMethod::basic, {}, {}};
+  return Authenticated{principal_of(*user, source), AuthMethod::basic, {}, {}, std::nullopt};
 }
 
 Result<Authenticated> HttpAuthenticator::Impl::api_token(std::string_view secret, const std::string& source,
@@ -389,7 +438,7 @@ Result<Authenticated> HttpAuthenticator::Impl::api_token(std::string_view secret
   if (!(*user)->enabled) {
     return deny(token.username, source, "owner of API token " + token.id + " is disabled", method, Count::source, now);
   }
-  return Authenticated{principal_of(**user, source), AuthMethod::api_token, {}, {}};
+  return Authenticated{principal_of(**user, source), AuthMethod::api_token, {}, {}, std::nullopt};
 }
 
 Result<Authenticated> HttpAuthenticator::Impl::bearer_jwt(std::string_view token, const std::string& source,
@@ -403,7 +452,7 @@ Result<Authenticated> HttpAuthenticator::Impl::bearer_jwt(std::string_view token
   if (!user) return unavailable(claims->subject, source, user.error(), method);
   if (!*user) return deny(claims->subject, source, "JWT subject is not a user", method, Count::source, now);
   if (!(*user)->enabled) return deny(claims->subject, source, "user is disabled", method, Count::source, now);
-  return Authenticated{principal_of(**user, source), AuthMethod::bearer_jwt, {}, {}};
+  return Authenticated{principal_of(**user, source), AuthMethod::bearer_jwt, {}, {}, claims->expires};
 }
 
 Result<Authenticated> HttpAuthenticator::Impl::session(const HttpCredentials& credentials, time_point now) {
@@ -444,6 +493,8 @@ Result<Authenticated> HttpAuthenticator::Impl::session(const HttpCredentials& cr
   if (!user) return unavailable(found->username, source, user.error(), method);
   if (!*user) return end_session("user no longer exists; session ended");
   if (!(*user)->enabled) return end_session("user is disabled; session ended");
+  if (!detail::constant_time_equal(found->hash_digest, detail::sha256((*user)->password_hash)))
+    return end_session("password changed since login; session ended");
 
   if (credentials.state_changing && !detail::constant_time_equal(credentials.csrf_token, found->csrf_token)) {
     record(audit::Type::association, audit::Outcome::denied, found->username, source, std::string(kCsrfWrong), method);
@@ -456,12 +507,16 @@ Result<Authenticated> HttpAuthenticator::Impl::session(const HttpCredentials& cr
     if (!s) return deny(found->username, source, "session ended meanwhile", method, Count::none, now);
     s->last_used = std::max(s->last_used, now);
   }
-  return Authenticated{principal_of(**user, source), AuthMethod::session, std::string(cookie), found->csrf_token};
+  return Authenticated{principal_of(**user, source), AuthMethod::session, std::string(cookie), found->csrf_token, std::nullopt};
 }
 
 HttpAuthenticator::HttpAuthenticator(const config::Config& config, AccountRepository& accounts, const JwtVerifier* jwt,
                                      const Clock& clock, audit::AuditSink& audit)
-    : impl_(std::make_unique<Impl>(config, accounts, jwt, clock, audit)) {}
+    : impl_(std::make_unique<Impl>(config, accounts, jwt, clock, audit, nullptr)) {}
+
+HttpAuthenticator::HttpAuthenticator(const config::Config& config, AccountRepository& accounts, const JwtVerifier* jwt,
+                                     const Clock& clock, audit::AuditSink& audit, LoginThrottle& throttle)
+    : impl_(std::make_unique<Impl>(config, accounts, jwt, clock, audit, &throttle)) {}
 
 HttpAuthenticator::~HttpAuthenticator() = default;
 
@@ -474,9 +529,8 @@ Result<Authenticated> HttpAuthenticator::authenticate(const HttpCredentials& cre
     return fail(Errc::unauthenticated, std::string(kAuthRequired));  // no credential at all: not a failure
   }
   const std::string_view method = has_authorization ? "authorization" : "session";
-  if (m.source_failures.is_blocked(source, now)) {
-    return m.deny("", source, "source address blocked after repeated failures", method, Count::none, now);
-  }
+  // A blocked source is not refused here: its sessions, API tokens and JWTs
+  // still work; only its password guesses are refused (check_password).
   if (!has_authorization) return m.session(credentials, now);
 
   const std::string_view header = credentials.authorization;
@@ -500,9 +554,6 @@ Result<LoginResult> HttpAuthenticator::login(std::string_view username, std::str
   Impl& m = *impl_;
   constexpr std::string_view method = "password";
   const auto now = m.clock.now();
-  if (m.source_failures.is_blocked(source_ip, now)) {
-    return m.deny("", source_ip, "source address blocked after repeated failures", method, Count::none, now);
-  }
   auto user = m.check_password(username, password, source_ip, method, now);
   if (!user) return std::unexpected(user.error());
 
@@ -515,7 +566,7 @@ Result<LoginResult> HttpAuthenticator::login(std::string_view username, std::str
   }
   {
     std::lock_guard lock(m.session_mutex);
-    m.sessions.put(key, Session{user->username, out.csrf_token, now, now});
+    m.sessions.put(key, Session{user->username, out.csrf_token, detail::sha256(user->password_hash), now, now});
   }
   out.max_age = std::chrono::hours(m.http.session_max_hours);
   out.principal = principal_of(*user, source_ip);
@@ -580,18 +631,20 @@ Result<IssuedToken> HttpAuthenticator::issue_token(const std::string& owner, std
   return out;
 }
 
-bool HttpAuthenticator::source_blocked(const std::string& source_ip) const {
-  return impl_->source_failures.is_blocked(source_ip, impl_->clock.now());
+bool HttpAuthenticator::source_blocked(const std::string&) const {
+  // Never: closing a blocked address before the handshake would lock out
+  // every session, token and known-good login behind it (a NAT, a VPN).
+  return false;
 }
 
 std::vector<HttpAuthenticator::Blocked> HttpAuthenticator::blocked() const {
   const auto now = impl_->clock.now();
   std::vector<Blocked> out;
-  for (auto& [key, until] : impl_->source_failures.blocked(now)) out.push_back({key, false, until});
+  for (auto& [key, until] : impl_->source_failures.blocked(now)) out.push_back({key, false, until, {}});
   // Only existing accounts: a claimed name may be a password typed into the wrong field.
-  for (auto& [key, until] : impl_->account_failures.blocked(now)) {
-    auto user = impl_->accounts.find_user(key);
-    if (user && *user) out.push_back({key, true, until});
+  for (auto& t : impl_->throttle.throttled(now)) {
+    auto user = impl_->accounts.find_user(t.account);
+    if (user && *user) out.push_back({t.account, true, t.until, t.source});
   }
   return out;
 }

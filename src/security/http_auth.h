@@ -17,16 +17,29 @@
 //    constant time -> else Errc::permission_denied ("CSRF token missing or
 //    wrong"). Basic, API tokens and JWTs are not ambient credentials and need
 //    no CSRF token.
-//  - throttling: every failed password (login or Basic) counts against the
-//    account and against the source address; every other failure against the
-//    source. While an account is locked even the right password fails
-//    (unauthenticated, same message); while a source is blocked every
-//    credential from it fails. The transitions into a lock or block are
-//    audited as security_alert events; every failed authentication is
+//  - throttling, never a hard account lock (login_throttle.h): every password
+//    check (login or Basic, cache hits excepted) is a guess admitted or
+//    refused by the LoginThrottle shared with DIMSE user identity, per
+//    (account, address) with growing delays then refusal, and per account
+//    with a ceiling on guesses per minute that does not apply to addresses
+//    the account logged in from before. A refused guess is not verified and
+//    fails with Errc::rate_limited ("too many password attempts; retry
+//    later", HTTP 429) and Error::retry_after_s, never by sleeping. Every
+//    failed authentication (passwords included) also counts against the
+//    source address; a blocked source's password guesses are refused the
+//    same way, except for accounts known good at that address, while its
+//    sessions, API tokens and JWTs keep working. A shared Argon2id lane that
+//    is full gives Errc::unavailable with retry_after_s = 1. The transitions
+//    into a pair refusal or a source block are audited as security_alert
+//    events; every failed authentication is
 //    audited as a Type::association event with outcome denied, actor = the
 //    claimed username ("" if none), source = address, reason = the real
-//    reason (never the password or token), detail protocol=http.
-//  - Argon2id is slow by design (about 0.2 s, 2 at a time): a successful
+//    reason (never the password or token), detail protocol=http, in
+//    aggregate (audit/aggregate.h): the first failure of a source in each
+//    http.failure_audit_window_s in full, the rest as one summary with its
+//    count, so a flood writes O(windows) lines.
+//  - Argon2id is slow by design (about 0.2 s; 2 shared slots and 1
+//    reserved, see verify_slots.h): a successful
 //    Basic verification is cached for 5 minutes under an HMAC of
 //    username:password with a per-process random key (never the plain
 //    password), invalidated when the user changes (put_user through the
@@ -34,7 +47,8 @@
 //  - login() returns a fresh 256-bit session id and a separate 256-bit CSRF
 //    token; sessions live in memory (a restart logs everybody out), end after
 //    http.session_idle_minutes without use or http.session_max_hours after
-//    login, and at logout(). At most 100,000 sessions (oldest evicted).
+//    login, at logout(), and at the first request after the user's password
+//    changed (from any process). At most 100,000 sessions (oldest evicted).
 //  - the principal's operations come from operations_for(user.roles), its
 //    scope from user.scope; kind = user, name = username, source = address.
 //  - thread-safe.
@@ -52,12 +66,13 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "security/jwt.h"
+#include "security/login_throttle.h"
 
 namespace tresor::security {
 
 struct HttpCredentials {
   std::string_view authorization;   // value of the Authorization header ("" = none)
-  std::string_view session_cookie;  // value of the `tresor_session` cookie ("" = none)
+  std::string_view session_cookie;  // value of the `__Host-tresor_session` cookie ("" = none)
   std::string_view csrf_token;      // value of the X-CSRF-Token header ("" = none)
   bool state_changing = false;      // method is not GET, HEAD or OPTIONS
   std::string source_ip;
@@ -71,6 +86,9 @@ struct Authenticated {
   AuthMethod method = AuthMethod::basic;
   std::string session_id;           // for AuthMethod::session (logout)
   std::string csrf_token;           // for AuthMethod::session: lets a new tab of the same session act (GET /api/me)
+  // When the credential itself ends, if it says so (a JWT's exp); a token it
+  // creates may outlive it by at most http.jwt_token_max_days.
+  std::optional<std::chrono::system_clock::time_point> expires;
 };
 
 struct LoginResult {
@@ -90,15 +108,19 @@ class RequestAuthenticator {
 public:
   virtual ~RequestAuthenticator() = default;
   virtual Result<Authenticated> authenticate(const HttpCredentials& credentials) = 0;
-  // True while the address is blocked after repeated failures (the server
-  // closes such connections before the TLS handshake).
+  // True when the server must close the address's connections before the
+  // TLS handshake. HttpAuthenticator: never (a blocked address keeps its
+  // sessions, tokens and known-good logins; see the throttling contract).
   virtual bool source_blocked(const std::string& source_ip) const = 0;
 };
 
 class HttpAuthenticator final : public RequestAuthenticator {
 public:
   HttpAuthenticator(const config::Config& config, AccountRepository& accounts, const JwtVerifier* jwt,
-                    const Clock& clock, audit::AuditSink& audit);
+                    const Clock& clock, audit::AuditSink& audit);  // with a throttle of its own
+  // With the process's throttle, shared with DIMSE user identity (composition root).
+  HttpAuthenticator(const config::Config& config, AccountRepository& accounts, const JwtVerifier* jwt,
+                    const Clock& clock, audit::AuditSink& audit, LoginThrottle& throttle);
   ~HttpAuthenticator();
   HttpAuthenticator(const HttpAuthenticator&) = delete;
   HttpAuthenticator& operator=(const HttpAuthenticator&) = delete;
@@ -113,11 +135,12 @@ public:
   // Personal API tokens of `owner` (a user). ttl is capped at http.token_max_days.
   Result<IssuedToken> issue_token(const std::string& owner, std::string name, std::chrono::seconds ttl);
   bool source_blocked(const std::string& source_ip) const override;
-  // Source addresses blocked now and locked accounts, with the end of the block.
+  // Source addresses blocked now and throttled accounts, with the end of the block.
   struct Blocked {
     std::string key;       // an address, or a user name
-    bool account = false;  // true: a locked account
+    bool account = false;  // true: a throttled account (from `source` only, or at its ceiling when source is "")
     std::chrono::system_clock::time_point until{};
+    std::string source;    // account throttled from this address only
   };
   std::vector<Blocked> blocked() const;
 

@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
-#include <semaphore>
 
 namespace tresor::security {
 namespace {
@@ -26,21 +25,10 @@ bool ensure_sodium() {
 
 // Bounds concurrent Argon2id verifications (each ~64 MiB, ~0.2 s of a core).
 // Not configuration: a fixed resource guard shared by the whole process.
-std::counting_semaphore<2>& verify_slots() {
-  static std::counting_semaphore<2> slots(2);
+VerifySlots& verify_slots() {
+  static VerifySlots slots(VerifySlots::Limits{});
   return slots;
 }
-
-class SlotGuard {
-public:
-  explicit SlotGuard(std::counting_semaphore<2>& s) : s_(s) { s_.acquire(); }
-  ~SlotGuard() { s_.release(); }
-  SlotGuard(const SlotGuard&) = delete;
-  SlotGuard& operator=(const SlotGuard&) = delete;
-
-private:
-  std::counting_semaphore<2>& s_;
-};
 
 // Well-known vendor defaults and the most common passwords. Compared
 // case-insensitively. Short ones are already refused by the length rule but are
@@ -81,17 +69,25 @@ Result<std::string> hash_password(std::string_view password) {
   return std::string(out);
 }
 
-bool verify_password(std::string_view phc_hash, std::string_view password) {
-  if (!ensure_sodium()) return false;
-  if (password.empty() || password.size() > kMaxPasswordBytes) return false;
+VerifySlots& verification_slots() { return verify_slots(); }
+
+Verification verify_password(std::string_view phc_hash, std::string_view password, VerifyLane lane) {
+  if (!ensure_sodium()) return Verification::mismatch;
+  if (password.empty() || password.size() > kMaxPasswordBytes) return Verification::mismatch;
   // crypto_pwhash_str_verify() wants a NUL-terminated string that fits STRBYTES.
-  if (phc_hash.empty() || phc_hash.size() >= crypto_pwhash_STRBYTES) return false;
-  if (phc_hash.find('\0') != std::string_view::npos) return false;
-  if (!phc_hash.starts_with("$argon2id$") && !phc_hash.starts_with("$argon2i$")) return false;
+  if (phc_hash.empty() || phc_hash.size() >= crypto_pwhash_STRBYTES) return Verification::mismatch;
+  if (phc_hash.find('\0') != std::string_view::npos) return Verification::mismatch;
+  if (!phc_hash.starts_with("$argon2id$") && !phc_hash.starts_with("$argon2i$")) return Verification::mismatch;
   char stored[crypto_pwhash_STRBYTES] = {};
   std::copy(phc_hash.begin(), phc_hash.end(), stored);
-  SlotGuard guard(verify_slots());
-  return crypto_pwhash_str_verify(stored, password.data(), password.size()) == 0;
+  auto slot = verify_slots().acquire(lane);
+  if (!slot) return Verification::busy;
+  return crypto_pwhash_str_verify(stored, password.data(), password.size()) == 0 ? Verification::match
+                                                                                 : Verification::mismatch;
+}
+
+bool verify_password(std::string_view phc_hash, std::string_view password) {
+  return verify_password(phc_hash, password, VerifyLane::priority) == Verification::match;
 }
 
 std::string random_secret(std::size_t bytes) {

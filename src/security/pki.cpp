@@ -3,8 +3,8 @@
 // Choices:
 //  - keys are RSA 2048 (see generate_key); signatures SHA-256; serials are 127 random
 //    bits (positive INTEGER of 16 bytes);
-//  - the CA is valid 10 years, the server certificate 825 days, a client
-//    certificate the requested number of days (1..3650); an issued
+//  - the CA is valid 10 years, the server certificate 825 days, a node
+//    certificate the requested number of days (1..kMaxClientDays = 730); an issued
 //    certificate never outlives its CA; notBefore is back-dated 5 minutes for
 //    clock skew;
 //  - output files are never overwritten (O_EXCL): an existing file is an
@@ -37,7 +37,6 @@ namespace {
 
 constexpr int kCaDays = 3650;
 constexpr int kServerDays = 825;
-constexpr int kMaxClientDays = 3650;
 constexpr long kBackdateSeconds = 300;
 
 struct X509Free {
@@ -241,7 +240,9 @@ Result<X509Ptr> build_cert(const CertSpec& spec, EVP_PKEY* subject_key, X509* is
       st = add_ext(cert.get(), &ctx, NID_basic_constraints, "critical,CA:FALSE");
       if (st) st = add_ext(cert.get(), &ctx, NID_key_usage, "critical,digitalSignature,keyEncipherment");
       if (st) {
-        st = add_ext(cert.get(), &ctx, NID_ext_key_usage, spec.profile == Profile::server ? "serverAuth,clientAuth" : "clientAuth");
+        // Both, for the server and for node certificates alike: a DICOM node is
+        // SCU and SCP (a C-MOVE destination is a TLS server).
+        st = add_ext(cert.get(), &ctx, NID_ext_key_usage, "serverAuth,clientAuth");
       }
       if (st) st = add_ext(cert.get(), &ctx, NID_subject_key_identifier, "hash");
       if (st) st = add_ext(cert.get(), &ctx, NID_authority_key_identifier, "keyid");
@@ -364,7 +365,8 @@ Result<IssuedCert> issue_client_cert(const std::filesystem::path& ca_cert, const
                                      const std::string& common_name, int days,
                                      const std::filesystem::path& out_cert, const std::filesystem::path& out_key) {
   if (!valid_common_name(common_name)) return fail(Errc::invalid_argument, "common name must be 1..64 printable characters");
-  if (days < 1 || days > kMaxClientDays) return fail(Errc::invalid_argument, "validity must be 1..3650 days");
+  if (days < 1 || days > kMaxClientDays)
+    return fail(Errc::invalid_argument, "validity must be 1.." + std::to_string(kMaxClientDays) + " days");
   CertSpec spec{Profile::client, common_name, days, {}, {}};
   return issue(ca_cert, ca_key, spec, out_cert, out_key);
 }

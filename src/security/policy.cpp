@@ -17,9 +17,9 @@
 //    authoritative (the same rule as HTTP Bearer JWTs in http_auth.cpp);
 //  - with an authenticated user (type 2 or 5) the principal may do only what
 //    both the peer and the user's roles allow (peer.operations intersected
-//    with operations_for(user.roles)) and sees the user's scope if the user
-//    has one, else the peer's; without a user it gets the peer's operations
-//    and scope;
+//    with operations_for(user.roles)) and sees only studies both scopes
+//    admit; without a user it gets the peer's operations, scope and
+//    unlimited_find;
 //  - a successful association does not reset the failure count of the source,
 //    so valid and invalid attempts cannot be interleaved to guess forever;
 //  - reasons may contain AE titles, addresses and user names (they go to the
@@ -69,8 +69,8 @@ const std::string& dummy_hash() {
 } // namespace
 
 AssociationPolicy::AssociationPolicy(const config::Config& config, AccountRepository& accounts, const JwtVerifier* jwt,
-                                     FailureTracker& failures, const Clock& clock)
-    : config_(config), accounts_(accounts), jwt_(jwt), failures_(failures), clock_(clock) {}
+                                     FailureTracker& failures, const Clock& clock, LoginThrottle* throttle)
+    : config_(config), accounts_(accounts), jwt_(jwt), failures_(failures), clock_(clock), throttle_(throttle) {}
 
 bool AssociationPolicy::source_blocked(const std::string& source_ip) const {
   return failures_.is_blocked(source_ip, clock_.now());
@@ -88,8 +88,9 @@ Decision AssociationPolicy::decide(const AssociationRequest& request) const {
     return d;
   };
 
-  // 1. A blocked source: nothing else is looked at.
-  if (failures_.is_blocked(source, now)) return refuse("source address blocked after repeated failures");
+  // 1. A blocked source goes through the same checks, but only a bound
+  //    client certificate or a user identity admits it (after step 4).
+  const bool blocked = failures_.is_blocked(source, now);
 
   // 2. Called AE must be ours.
   const std::string_view called = trim_spaces(request.called_ae);
@@ -108,9 +109,19 @@ Decision AssociationPolicy::decide(const AssociationRequest& request) const {
 
   // 4. Transport and certificate binding.
   bool identity_required = peer.require_user_identity;
+  if (request.transport == Transport::legacy_tls) {
+    if (!config_.dimse.legacy_tls_enabled) return refuse("legacy TLS listener is disabled");
+    if (!peer.legacy_tls) return refuse("legacy TLS transport not allowed for peer " + calling);
+  }
   if (request.transport == Transport::plaintext) {
     if (!config_.dimse.plaintext_enabled) return refuse("plaintext listener is disabled");
     if (!peer.allow_plaintext) return refuse("plaintext transport not allowed for peer " + calling);
+    if (request.identity && request.identity->type == 2)
+      return refuse("user identity with a passcode refused on the plaintext listener (sent in clear)");
+  } else if (!request.client_cert_present && !peer.cert_sha256.empty()) {
+    // The pin names the one certificate this peer uses; a user identity
+    // proves a person, not the device, and does not replace it.
+    return refuse("peer " + calling + " is registered with a certificate pin and presented no certificate");
   } else if (request.client_cert_present) {
     if (!peer.cert_sha256.empty()) {
       if (normalise_fingerprint(peer.cert_sha256) != normalise_fingerprint(request.client_cert_sha256)) {
@@ -122,6 +133,15 @@ Decision AssociationPolicy::decide(const AssociationRequest& request) const {
   } else {
     // Server-authenticated TLS only: the peer must prove itself with a user identity.
     identity_required = true;
+  }
+
+  // A blocked source: only a credential proves this is the registered peer
+  // and not the guesser sharing its address (the AE title and the address
+  // are not credentials). Past step 4 a presented certificate is bound.
+  const bool cert_bound = request.transport != Transport::plaintext && request.client_cert_present;
+  if (blocked && !cert_bound && !identity_required) {
+    return refuse("source address blocked after repeated failures (only a bound client certificate or user identity "
+                  "is admitted from it)");
   }
 
   // 5. User identity.
@@ -136,11 +156,33 @@ Decision AssociationPolicy::decide(const AssociationRequest& request) const {
         if (id.secondary.size() > kMaxPasscodeBytes) return refuse("passcode too long for user " + id.primary);
         auto u = accounts_.find_user(id.primary);
         if (!u) return refuse("user lookup failed: " + u.error().message);
-        if (!*u) {
-          (void)verify_password(dummy_hash(), id.secondary);
-          return refuse("unknown user (name not recorded: it may be a mistyped passcode)");
+        // The same per-account throttle as HTTP (login_throttle.h); DIMSE
+        // verifies in the priority lane (it comes only from registered peers
+        // at their hosts, so a login flood over HTTP cannot starve it).
+        const std::string shown = *u ? "user " + id.primary : std::string("an unknown user");
+        LoginThrottle::Admission admission;
+        if (throttle_) {
+          admission = throttle_->admit(id.primary, source, now);
+          if (!admission.allowed) {
+            return refuse("passcode guess for " + shown + " refused by the throttle: " + admission.reason);
+          }
         }
-        if (!verify_password((*u)->password_hash, id.secondary)) return refuse("wrong passcode for user " + id.primary);
+        const Verification verdict =
+            verify_password(*u ? std::string_view((*u)->password_hash) : std::string_view(dummy_hash()), id.secondary,
+                            VerifyLane::priority);
+        auto settle = [&](LoginThrottle::Outcome outcome) {
+          if (throttle_) (void)throttle_->settle(id.primary, source, admission.id, outcome, clock_.now());
+        };
+        if (verdict == Verification::busy) {
+          settle(LoginThrottle::Outcome::not_checked);
+          return refuse("passcode verification busy for " + shown);
+        }
+        if (verdict != Verification::match || !*u) {
+          settle(LoginThrottle::Outcome::failed);
+          if (!*u) return refuse("unknown user (name not recorded: it may be a mistyped passcode)");
+          return refuse("wrong passcode for user " + id.primary);
+        }
+        settle(LoginThrottle::Outcome::succeeded);
         if (!(*u)->enabled) return refuse("user " + id.primary + " is disabled");
         user = id.primary;
         user_record = std::move(**u);
@@ -177,15 +219,18 @@ Decision AssociationPolicy::decide(const AssociationRequest& request) const {
   d.principal.user = std::move(user);
   d.principal.source = source;
   d.principal.unlimited_find = peer.unlimited_find;
+  d.principal.unlimited_retrieve = peer.unlimited_retrieve;
   if (user_record) {
     // Both the device and the person must be allowed: the peer's operations
-    // intersected with what the user's roles grant; the user's scope, when
-    // the user has one, replaces the peer's.
+    // intersected with what the user's roles grant, the intersection of both
+    // scopes, and unlimited_find only if both have it (users never do).
     const std::set<Operation> granted = operations_for(user_record->roles);
     for (Operation op : peer.operations) {
       if (granted.contains(op)) d.principal.operations.insert(op);
     }
-    d.principal.scope = user_record->scope ? user_record->scope : peer.scope;
+    d.principal.scope = intersect_scopes(peer.scope, user_record->scope);
+    d.principal.unlimited_find = false;
+    d.principal.unlimited_retrieve = false;
   } else {
     d.principal.operations = peer.operations;
     d.principal.scope = peer.scope;

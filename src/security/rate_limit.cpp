@@ -19,6 +19,13 @@ bool FailureTracker::is_blocked(const std::string& key, time_point now) const {
   return it != entries_.end() && now < it->second.blocked_until;
 }
 
+std::optional<FailureTracker::time_point> FailureTracker::blocked_until(const std::string& key, time_point now) const {
+  std::lock_guard lock(mutex_);
+  auto it = entries_.find(key);
+  if (it == entries_.end() || now >= it->second.blocked_until) return std::nullopt;
+  return it->second.blocked_until;
+}
+
 bool FailureTracker::record_failure(const std::string& key, time_point now) {
   std::lock_guard lock(mutex_);
   auto it = entries_.find(key);

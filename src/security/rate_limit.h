@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -19,6 +20,8 @@ public:
   FailureTracker(int max_failures, std::chrono::seconds window, std::chrono::seconds block,
                  std::size_t max_keys = 100000);
   bool is_blocked(const std::string& key, time_point now) const;
+  // The end of the key's block, if blocked at `now`.
+  std::optional<time_point> blocked_until(const std::string& key, time_point now) const;
   // Records one failure; returns true if this failure started a block.
   bool record_failure(const std::string& key, time_point now);
   void reset(const std::string& key);

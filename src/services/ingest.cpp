@@ -12,6 +12,7 @@
 
 #include "core/log.h"
 #include "services/services.h"
+#include "services/scope_check.h"
 
 namespace tresor::services {
 
@@ -81,6 +82,10 @@ Result<IngestService::Prepared> IngestService::prepare(const StoreContext& ctx, 
   if (!ctx.expected_study.empty() && ctx.expected_study != r.study_uid)
     return refuse(make_error(Errc::invalid_argument, "Study Instance UID of the data set differs from the request"),
                   &r);
+  // A scoped principal writes only into studies of its scope; one refusal for
+  // every case, decided before the index says anything (scope_check.h).
+  if (auto in_scope = detail::check_store_scope(index_, ctx.principal, r); !in_scope)
+    return refuse(in_scope.error(), &r);
 
   auto digest = store::sha256_file(temp.path, inspected->dataset_offset);
   if (!digest) return refuse(digest.error(), &r);
@@ -123,6 +128,15 @@ Result<StoreResult> IngestService::finish(const StoreContext& ctx, const Prepare
       e.details.emplace_back("duplicate", "identical instance already stored");
       break;
     case index::InsertOutcome::conflict: {
+      if (same_as_archived(p)) {
+        // A router or a modality whose compression setting changed re-sends
+        // the same instance in another transfer syntax: not a conflict.
+        result.kind = StoreResult::Kind::duplicate;
+        result.other_encoding = true;
+        e.outcome = audit::Outcome::success;
+        e.details.emplace_back("duplicate", "same data set in another transfer syntax already stored");
+        break;
+      }
       Error err = make_error(Errc::conflict,
                              "an instance with this SOP Instance UID and different content is already stored");
       e.outcome = audit::Outcome::failure;
@@ -155,7 +169,7 @@ Result<StoreResult> IngestService::ingest(const StoreContext& ctx, const store::
     return std::unexpected(created.error());
   }
   auto result = finish(ctx, *prepared);
-  if (!result && *created) (void)store_.remove(prepared->key);
+  if ((!result || result->other_encoding) && *created) (void)store_.remove(prepared->key);
   return result;
 }
 
@@ -202,11 +216,12 @@ std::vector<Result<StoreResult>> IngestService::ingest_batch(const StoreContext&
   // referencing it (two identical objects in one request share one blob: the
   // second is a duplicate of the first).
   std::unordered_set<std::string> kept, removed;
+  auto unreferenced = [&](std::size_t k) { return !results[slot[k]] || results[slot[k]]->other_encoding; };
   for (std::size_t k = 0; k < prepared.size(); ++k)
-    if (results[slot[k]]) kept.insert(prepared[k].key);
+    if (!unreferenced(k)) kept.insert(prepared[k].key);
   for (std::size_t k = 0; k < prepared.size(); ++k) {
     const auto& key = prepared[k].key;
-    if ((*created)[k] && !results[slot[k]] && !kept.contains(key) && removed.insert(key).second)
+    if ((*created)[k] && unreferenced(k) && !kept.contains(key) && removed.insert(key).second)
       (void)store_.remove(key);
   }
   return results;

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "services/services.h"
+#include "services/scope_check.h"
 
 namespace tresor::services {
 
@@ -86,11 +87,18 @@ Result<Page> QueryService::find_page(const Principal& principal, const QueryRequ
     audit_.record(e);
     return fail(Errc::permission_denied, "query not allowed");
   }
+  if (offset > kMaxPageOffset) {
+    e.outcome = audit::Outcome::failure;
+    e.reason = "offset beyond the maximum";
+    audit_.record(e);
+    return fail(Errc::invalid_argument, "offset must be at most " + std::to_string(kMaxPageOffset) +
+                                            "; narrow the query instead of paging this deep");
+  }
   const std::size_t page_max = principal.unlimited_find ? kHardLimit : cap_;
   if (limit == 0 || limit > page_max) limit = page_max;
-  if (offset >= kHardLimit) return fail(Errc::invalid_argument, "offset too large");
-  const std::size_t want = std::min(offset + limit + 1, kHardLimit + 1);
-  auto rows = index_.find(request, want);
+  // One row more than the page tells whether more exist; the index skips
+  // the offset rows itself, so memory follows the page, not the offset.
+  auto rows = index_.find(request, limit + 1, offset);
   if (!rows) {
     e.outcome = audit::Outcome::failure;
     e.reason = rows.error().message;
@@ -98,20 +106,62 @@ Result<Page> QueryService::find_page(const Principal& principal, const QueryRequ
     return std::unexpected(rows.error());
   }
   Page page;
-  if (rows->size() > offset) {
-    auto first = rows->begin() + static_cast<std::ptrdiff_t>(offset);
-    auto last = rows->size() > offset + limit ? first + static_cast<std::ptrdiff_t>(limit) : rows->end();
-    page.rows.assign(std::make_move_iterator(first), std::make_move_iterator(last));
-  }
-  page.truncated = rows->size() > offset + limit;
+  page.truncated = rows->size() > limit;
+  if (page.truncated) rows->resize(limit);
+  page.rows = std::move(*rows);
   e.outcome = audit::Outcome::success;
   e.details.emplace_back("matches", std::to_string(page.rows.size()));
   audit_.record(e);
   return page;
 }
 
-RetrieveService::RetrieveService(index::Index& index, store::BlobStore& store, audit::AuditSink& audit)
-    : index_(index), store_(store), audit_(audit) {}
+RetrieveService::RetrieveService(index::Index& index, store::BlobStore& store, audit::AuditSink& audit,
+                                 std::size_t cap)
+    : index_(index), store_(store), audit_(audit), cap_(cap) {}
+
+namespace {
+
+const char* level_key_name(Level l) {
+  switch (l) {
+    case Level::patient: return "PatientID";
+    case Level::study: return "StudyInstanceUID";
+    case Level::series: return "SeriesInstanceUID";
+    case Level::image: return "SOPInstanceUID";
+  }
+  return "?";
+}
+
+// PS3.4 C.4.2.2.1 / C.4.3.2.1: a retrieve names entities by their unique keys.
+Status check_retrieve_keys(const QueryRequest& r) {
+  struct Unique {
+    Tag tag;
+    Level level;
+  };
+  static constexpr Unique kUnique[] = {{tags::PatientID, Level::patient},
+                                       {tags::StudyInstanceUID, Level::study},
+                                       {tags::SeriesInstanceUID, Level::series},
+                                       {tags::SOPInstanceUID, Level::image}};
+  bool has_level_key = false;
+  for (const auto& u : kUnique) {
+    if (static_cast<int>(u.level) > static_cast<int>(r.level)) continue;
+    for (const auto& a : r.keys) {
+      if (a.tag != u.tag || a.value.empty()) continue;
+      if (a.value.find_first_of("*?") != std::string::npos)
+        return fail(Errc::invalid_argument, std::string("a retrieve takes no wildcards (") + level_key_name(u.level) + ")");
+      const bool list_allowed = u.level == r.level && u.tag != tags::PatientID;
+      if (!list_allowed && a.value.find('\\') != std::string::npos)
+        return fail(Errc::invalid_argument, std::string("a retrieve takes one ") + level_key_name(u.level) +
+                                                (u.level == r.level ? "" : " above the QueryRetrieveLevel"));
+      if (u.level == r.level) has_level_key = true;
+    }
+  }
+  if (!has_level_key)
+    return fail(Errc::invalid_argument, std::string("a retrieve at ") + to_string(r.level) + " level needs its unique key " +
+                                            level_key_name(r.level));
+  return {};
+}
+
+} // namespace
 
 Result<std::vector<RetrieveItem>> RetrieveService::locate(const Principal& principal, const QueryRequest& asked,
                                                           audit::Type type, const std::string& destination) {
@@ -131,13 +181,35 @@ Result<std::vector<RetrieveItem>> RetrieveService::locate(const Principal& princ
     audit_.record(e);
     return fail(Errc::permission_denied, "retrieve not allowed");
   }
-  auto found = index_.locate(request, kHardLimit);
+  for (const auto& k : request.keys) {
+    if (k.value.empty()) continue;
+    if (k.tag == tags::PatientID) e.patient_id = k.value;
+    if (k.tag == tags::StudyInstanceUID) e.study_uid = k.value;
+  }
+  if (auto keys = check_retrieve_keys(request); !keys) {
+    e.outcome = audit::Outcome::failure;
+    e.reason = keys.error().message;
+    audit_.record(e);
+    return std::unexpected(keys.error());
+  }
+  const bool unlimited = principal.unlimited_retrieve;
+  auto found = index_.locate(request, unlimited ? kHardLimit : cap_ + 1);
   if (!found) {
     e.outcome = audit::Outcome::failure;
     e.reason = found.error().message;
     audit_.record(e);
     return std::unexpected(found.error());
   }
+  if (!unlimited && found->size() > cap_) {
+    e.outcome = audit::Outcome::failure;
+    e.reason = "retrieve cap exceeded";
+    e.details.emplace_back("cap", std::to_string(cap_));
+    audit_.record(e);
+    return fail(Errc::resource_exhausted, "more than " + std::to_string(cap_) +
+                                              " instances match; retrieve a smaller part (series by series)");
+  }
+  e.patient_id.clear();
+  e.study_uid.clear();
   std::vector<RetrieveItem> items;
   items.reserve(found->size());
   std::set<std::string> studies, patients;
@@ -167,6 +239,11 @@ CommitmentResult CommitmentService::check(const Principal& principal, const std:
     if (principal.may(Operation::commit)) {
       auto inst = index_.find_instance(item.sop_instance_uid);
       ok = inst && *inst && (*inst)->sop_class_uid == item.sop_class_uid;
+      // Outside the principal's scope an instance is answered like a missing one.
+      if (ok && principal.scope) {
+        auto visible = study_in_scope(index_, *principal.scope, (*inst)->study_uid);
+        ok = visible && *visible;
+      }
     }
     (ok ? result.success : result.failed).push_back(item);
   }

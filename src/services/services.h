@@ -27,6 +27,9 @@ struct StoreContext {
 
 struct StoreResult {
   enum class Kind { stored, duplicate, quarantined } kind = Kind::stored;
+  // A duplicate that is the stored instance's data set in another transfer
+  // syntax (dicom::same_dataset): the new copy is not kept.
+  bool other_encoding = false;
   std::string sop_instance_uid;
   std::string sop_class_uid;
   std::string study_uid;
@@ -77,8 +80,12 @@ private:
   // Audits a failure of an object whose blob could not be committed.
   void refuse_prepared(const StoreContext& context, const Prepared& p, const Error& err);
   // Index insert + audit, after the blob is durable. Removes nothing: on
-  // failure the caller removes the blob if it created it.
+  // failure, or for a duplicate in another encoding (other_encoding), the
+  // caller removes the blob if it created it.
   Result<StoreResult> finish(const StoreContext& context, const Prepared& p);
+  // The SOP Instance UID is archived with another blob: is `p` the same data
+  // set once decoded (ingest_compare.cpp)? False when it cannot be told.
+  bool same_as_archived(const Prepared& p);
 
   store::BlobStore& store_;
   index::Index& index_;
@@ -86,6 +93,12 @@ private:
   dicom::Limits limits_;
   KeyLocks key_locks_;  // commit -> index -> remove of one key at a time
 };
+
+// The deepest QIDO-RS offset accepted (find_page refuses a larger one with
+// invalid_argument, 400): paging is done in the index (LIMIT/OFFSET), and
+// SQLite still steps over the skipped rows, so the bound keeps one request's
+// cost bounded. Deeper result sets are reached by narrowing the query.
+inline constexpr std::size_t kMaxPageOffset = 100'000;
 
 // One page of QIDO-RS results.
 struct Page {
@@ -102,7 +115,9 @@ public:
   // resource_exhausted when more than the cap match and the principal has no unlimited_find.
   Result<std::vector<ResultRow>> find(const Principal& principal, const QueryRequest& request);
   // QIDO-RS: rows [offset, offset + min(limit, cap)) (limit 0 = cap; the cap
-  // does not apply with unlimited_find, the hard limit always does).
+  // does not apply with unlimited_find, the hard limit always does). The
+  // index skips the offset rows itself (never more than limit + 1 rows are
+  // built here); offset > kMaxPageOffset is invalid_argument.
   Result<Page> find_page(const Principal& principal, const QueryRequest& request, std::size_t offset,
                          std::size_t limit);
 
@@ -117,11 +132,28 @@ struct RetrieveItem {
   std::filesystem::path file;   // where to read the stored Part-10 file
 };
 
+// Default of dimse.retrieve_cap: above the instance count of nearly every
+// single study (a thin-slice multiphase CT has a few thousand), far below an
+// archive; bulk moves need the peer's unlimited_retrieve.
+inline constexpr std::size_t kDefaultRetrieveCap = 10'000;
+
 // C-GET / C-MOVE / WADO: which instances, and where their bytes are. The
 // principal's scope applies (out-of-scope instances are simply not found).
+// Contract of locate():
+//  - the identifier carries the unique key of its level (PatientID at
+//    PATIENT, StudyInstanceUID at STUDY, SeriesInstanceUID at SERIES,
+//    SOPInstanceUID at IMAGE; PS3.4 C.4.2.2.1, C.4.3.2.1), non-empty and
+//    without '*' or '?'; a list of UIDs ('\') is allowed at the level, a
+//    unique key given above the level must be one value. Otherwise
+//    invalid_argument (0xA900 identifier does not match SOP class / 400).
+//    Unique keys above the level may be omitted (relational retrieve).
+//  - more than `cap` matching instances without principal.unlimited_retrieve:
+//    resource_exhausted, nothing is sent (C-GET/C-MOVE answer 0xA702).
+//  - every request is audited, refused ones with the reason.
 class RetrieveService {
 public:
-  RetrieveService(index::Index& index, store::BlobStore& store, audit::AuditSink& audit);
+  RetrieveService(index::Index& index, store::BlobStore& store, audit::AuditSink& audit,
+                  std::size_t cap = kDefaultRetrieveCap);
   Result<std::vector<RetrieveItem>> locate(const Principal& principal, const QueryRequest& request,
                                            audit::Type type, const std::string& destination = {});
 
@@ -129,9 +161,44 @@ private:
   index::Index& index_;
   store::BlobStore& store_;
   audit::AuditSink& audit_;
+  std::size_t cap_;
 };
 
+// Administrative correction of a patient's demographics (REST
+// PUT /api/patients/{id}, `tresor patient update`): the only way they change
+// once stored (a store of a new study with other demographics is quarantined).
+// Contract: admin operation only (permission_denied otherwise); values are
+// checked (PatientName: ASCII PN of at most 64 characters and 4 '^', no '=',
+// '\' or control characters; PatientBirthDate: YYYYMMDD or empty; PatientSex:
+// M, F, O or empty; at least one of them given); the patient row is updated in
+// one transaction, so QIDO-RS and C-FIND show the new values for every study
+// of the patient; every attempt is audited (type admin, action
+// patient.update) and the old and new values are written to the audit trail
+// only, never to the ordinary log or the answer.
+struct PatientUpdate {
+  std::string patient_id;   // PatientID, 1..64 characters
+  std::string issuer;       // IssuerOfPatientID ("" = none)
+  index::PatientChange change;
+};
+class PatientService {
+public:
+  PatientService(index::Index& index, audit::AuditSink& audit);
+  Status update(const Principal& principal, const PatientUpdate& update);
+
+private:
+  index::Index& index_;
+  audit::AuditSink& audit_;
+};
+
+// True when the stored study with this UID is visible under `scope` (the
+// index's own scope predicate); false when it is not stored or not visible.
+// Used where an answer must not reach outside a principal's scope without a
+// query of its own (storage commitment, the audit trail API).
+Result<bool> study_in_scope(index::Index& index, const Scope& scope, const std::string& study_uid);
+
 // Storage commitment: which of the referenced instances are safely stored.
+// An instance of a study outside the principal's scope is reported failed
+// exactly like a missing one (the SCP answers 0x0112 no such object instance).
 struct CommitmentItem {
   std::string sop_class_uid, sop_instance_uid;
 };

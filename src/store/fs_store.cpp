@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "core/log.h"
+#include "core/space.h"
 #include "store/blob_store.h"
 
 namespace tresor::store {
@@ -79,10 +80,8 @@ std::string random_name() {
 // with other jobs writing to the same file system).
 constexpr std::size_t kMinSyncfsBatch = 3;
 
-// Free space kept in reserve (see blob_store.h): 1% of the file system,
-// within these bounds, and a few inodes.
-constexpr std::uint64_t kMinReserveBytes = 1ull << 20;
-constexpr std::uint64_t kMaxReserveBytes = 256ull << 20;
+// Free space kept in reserve (see blob_store.h): core/space.h's
+// free_space_reserve() of the file system, and a few inodes.
 constexpr std::uint64_t kMinFreeInodes = 64;
 
 // File systems on which fsync() of a file that was just linked into a
@@ -280,7 +279,7 @@ private:
     const std::uint64_t unit = sv.f_frsize ? sv.f_frsize : sv.f_bsize;
     const std::uint64_t total = static_cast<std::uint64_t>(sv.f_blocks) * unit;
     const std::uint64_t avail = static_cast<std::uint64_t>(sv.f_bavail) * unit;
-    const std::uint64_t reserve = std::clamp(total / 100, kMinReserveBytes, kMaxReserveBytes);
+    const std::uint64_t reserve = free_space_reserve(total);
     const bool inodes_short = sv.f_files > 0 && static_cast<std::uint64_t>(sv.f_favail) < kMinFreeInodes;
     if (avail >= reserve && !inodes_short) return {};
     return fail(Errc::resource_exhausted, "the store's file system is full (" + std::to_string(avail >> 20) +

@@ -138,7 +138,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   admin.name = "fuzzadmin";
   admin.source = req.source_ip;
   admin.operations = operations_for({Role::admin, Role::auditor});
-  req.auth = security::Authenticated{admin, security::AuthMethod::basic, {}, {}};
+  req.auth = security::Authenticated{admin, security::AuthMethod::basic, {}, {}, std::nullopt};
 
   http::Response res;
   try {

@@ -23,16 +23,13 @@ namespace {
 using namespace tresor;
 
 bool write_file(const std::filesystem::path& path, const std::uint8_t* data, std::size_t size) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  int fd;
+  do fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  while (fd < 0 && errno == EINTR);
   if (fd < 0) return false;
-  std::size_t done = 0;
-  while (done < size) {
-    ssize_t n = ::write(fd, data + done, size - done);
-    if (n <= 0) break;
-    done += static_cast<std::size_t>(n);
-  }
-  ::close(fd);
-  return done == size;
+  const bool ok = fuzz::write_all(fd, data, size);
+  ::close(fd);  // never retried: on Linux the descriptor is gone even on EINTR
+  return ok;
 }
 
 } // namespace

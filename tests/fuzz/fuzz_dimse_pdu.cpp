@@ -117,25 +117,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   Loopback& l = loopback();
   // Loopback set-up failing is the harness's fault, never the input's: say
   // why and stop. Signals (libFuzzer's SIGALRM timer is installed without
-  // SA_RESTART) interrupt these calls with EINTR: retried.
+  // SA_RESTART) interrupt these calls with EINTR: fuzz_common.h's helpers
+  // retry them (an interrupted connect() completes asynchronously).
   auto broken = [](const char* what) {
     std::fprintf(stderr, "fuzz_dimse_pdu harness: %s: %s\n", what, std::strerror(errno));
     std::abort();
   };
   int client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (client < 0) broken("socket");
-  if (::connect(client, reinterpret_cast<sockaddr*>(&l.addr), sizeof l.addr) != 0) broken("connect");
-  int server = -1;
-  do server = ::accept4(l.listener, nullptr, nullptr, SOCK_CLOEXEC);
-  while (server < 0 && errno == EINTR);
+  if (!tresor::fuzz::connect_retrying(client, reinterpret_cast<sockaddr*>(&l.addr), sizeof l.addr)) broken("connect");
+  const int server = tresor::fuzz::accept_retrying(l.listener, SOCK_CLOEXEC);
   if (server < 0) broken("accept4");
-  std::size_t done = 0;
-  while (done < size) {
-    ssize_t n = ::send(client, data + done, size - done, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) broken("send");
-    done += static_cast<std::size_t>(n);
-  }
+  if (!tresor::fuzz::send_all(client, data, size)) broken("send");
   ::shutdown(client, SHUT_WR);
 
   dcmExternalSocketHandle.set(server);

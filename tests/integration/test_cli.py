@@ -102,16 +102,47 @@ class CliTest(unittest.TestCase):
         self.assertEqual(tuple(map(int, m.groups())), (6, 0, 0, 0), str(r))
 
         # A second directory: one byte-identical copy, one non-DICOM file, one
-        # instance whose demographics disagree with its study.
+        # instance whose demographics disagree with its study, one truncated object.
         more = self.t.root / "more"
         more.mkdir()
         shutil.copy(files[0], more / "copy.dcm")
         (more / "notes.txt").write_text("not a DICOM file\n")
         self._conflicting_copy(files[1], more / "conflict.dcm")
+        (more / "cut.dcm").write_bytes(files[2].read_bytes()[:-100])
         r = self.t.cli("import", more, timeout=120)
         m = SUMMARY_RE.search(r.stdout)
         self.assertIsNotNone(m, f"no summary line on stdout:\n{r}")
         self.assertEqual(tuple(map(int, m.groups())), (0, 1, 1, 1), str(r))
+        self.assertIn("skipped 1 (not DICOM)", r.stdout, str(r))
+        self.assertRegex(r.stderr, r"notes\.txt: not a DICOM file", str(r))
+        self.assertRegex(r.stderr, r"cut\.dcm: truncated object", str(r))
+        self.assertEqual(r.rc, 1, f"a truncated DICOM object is a failure:\n{r}")
+
+    def test_import_takes_files_and_directories_and_skips_what_is_not_dicom(self):
+        self.t.init()
+        data = self.t.root / "data"
+        files = gen_dataset(data, patients=2, instances=2, seed=13)
+        self.assertEqual(len(files), 4)
+        # A README and a CSV next to the images, as exports and downloaded sets have.
+        (data / "README").write_text("Exported images; see the CSV for the list.\n")
+        (data / "index.csv").write_text("PatientID,StudyInstanceUID\n1,2.25.1\n")
+        single = self.t.cli("import", files[0], timeout=120)
+        self.assertEqual(single.rc, 0, f"a single file must be importable:\n{single}")
+        m = SUMMARY_RE.search(single.stdout)
+        self.assertIsNotNone(m, str(single))
+        self.assertEqual(tuple(map(int, m.groups())), (1, 0, 0, 0), str(single))
+        # Several arguments, files and directories mixed; the README and the CSV
+        # are reported and skipped, not failures: exit status 0.
+        r = self.t.cli("import", files[1], data, data / "README", timeout=120)
+        self.assertEqual(r.rc, 0, f"non-DICOM files must not fail the import:\n{r}")
+        m = SUMMARY_RE.search(r.stdout)
+        self.assertIsNotNone(m, str(r))
+        self.assertEqual(tuple(map(int, m.groups())), (3, 2, 0, 0), str(r))
+        self.assertIn("skipped 3 (not DICOM)", r.stdout, str(r))
+        self.assertRegex(r.stderr, r"index\.csv: not a DICOM file", str(r))
+        self.assertNotIn("truncated", r.stderr, str(r))
+        missing = self.t.cli("import", self.t.root / "no-such-file.dcm", timeout=60)
+        self.assertEqual(missing.rc, 1, str(missing))
 
     def _conflicting_copy(self, src: Path, dst: Path) -> str:
         import pydicom

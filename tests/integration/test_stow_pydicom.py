@@ -91,5 +91,86 @@ class StowPydicomFilesTest(unittest.TestCase):
         return lines
 
 
+class FramesOfUnusualObjectsTest(unittest.TestCase):
+    """What a viewer asks of objects whose pixel data is unusual: never a 500."""
+
+    NATIVE = 'multipart/related; type="application/octet-stream"; transfer-syntax=1.2.840.10008.1.2.1'
+    AS_STORED = 'multipart/related; type="application/octet-stream"; transfer-syntax=*'
+
+    @classmethod
+    def setUpClass(cls):
+        harness.require_binary()
+        cls.t = Tresor(name="frames")
+        cls.t.init()
+        cls.t.user_add("pacsuser", "technologist,clinician", PW)
+        cls.t.start()
+        cls.c = Client(cls.t.https_port, cls.t.ca)
+        cls.auth = basic("pacsuser", PW)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.t.close()
+
+    def stow(self, data: bytes):
+        body, ctype = multipart_related([data])
+        r = self.c.post("/dicom-web/studies", body, {**self.auth, "Content-Type": ctype, "Accept": "application/dicom+json"})
+        return r
+
+    def frame_url(self, path: Path) -> str:
+        it = describe(path)
+        return f"/dicom-web/studies/{it.study}/series/{it.series}/instances/{it.sop}/frames/1"
+
+    def test_native_ybr_full_422_frames_are_served_with_two_samples_a_pixel(self):
+        # pydicom's RGB secondary capture stored as YBR_FULL_422: 100 x 100 pixels in 20,000 bytes.
+        path = harness.PYDICOM_TEST_FILES / "SC_ybr_full_422_uncompressed.dcm"
+        self.assertEqual(self.stow(path.read_bytes()).status, 200)
+        got = self.c.get(self.frame_url(path), {**self.auth, "Accept": self.AS_STORED})
+        self.assertEqual(got.status, 200, f"{got.status} {got.body[:200]!r}")
+        parts = split_multipart(got.body, got.header("content-type"))
+        self.assertEqual(len(parts[0][1]), 20000)
+
+    def test_pixel_data_shorter_than_its_geometry_is_refused_with_a_reason(self):
+        import pydicom
+        ds = pydicom.dcmread(harness.PYDICOM_TEST_FILES / "CT_small.dcm")
+        ds.SOPInstanceUID = harness.uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.NumberOfFrames = 3  # one frame of pixel data, three declared
+        out = Path(harness.tempfile.mkdtemp(prefix="itest-frames-")) / "short.dcm"
+        ds.save_as(out, write_like_original=False)
+        r = self.stow(out.read_bytes())
+        self.assertEqual(r.status, 409, f"{r.status} {r.body[:300]!r}")
+        reason = r.json()["00081198"]["Value"][0]["00000902"]["Value"][0]
+        self.assertIn("shorter", reason)
+        shutil.rmtree(out.parent, ignore_errors=True)
+
+    def test_a_stored_defect_is_answered_422_not_500(self):
+        # An object stored before ingest checked the geometry: CT_small's blob with its Rows
+        # doubled in place (128 -> 256), so its pixel data is half what the header declares.
+        path = harness.PYDICOM_TEST_FILES / "CT_small.dcm"
+        self.assertEqual(self.stow(path.read_bytes()).status, 200)
+        rows = bytes.fromhex("2800 1000") + b"US" + bytes.fromhex("0200 8000")
+        blobs = [p for p in self.t.store_dir.rglob("*") if p.is_file() and rows in p.read_bytes()]
+        self.assertEqual(len(blobs), 1, blobs)
+        blob = blobs[0]
+        blob.chmod(0o600)
+        blob.write_bytes(blob.read_bytes().replace(rows, rows[:-2] + bytes.fromhex("0001")))
+        for accept in (self.AS_STORED, self.NATIVE):
+            got = self.c.get(self.frame_url(path), {**self.auth, "Accept": accept})
+            self.assertEqual(got.status, 422, f"{accept}: {got.status} {got.body[:200]!r}")
+            self.assertIn("shorter", got.json()["error"])
+        rendered = self.c.get(self.frame_url(path) + "/rendered", {**self.auth, "Accept": "image/jpeg"})
+        self.assertEqual(rendered.status, 422, f"{rendered.status} {rendered.body[:200]!r}")
+        self.assertEqual(self.c.get("/api/me", self.auth).status, 200)
+
+    def test_frames_that_cannot_be_decoded_as_asked_are_406(self):
+        path = harness.PYDICOM_TEST_FILES / "JPEG2000.dcm"
+        self.assertEqual(self.stow(path.read_bytes()).status, 200)
+        got = self.c.get(self.frame_url(path), {**self.auth, "Accept": self.NATIVE})
+        self.assertEqual(got.status, 406, f"{got.status} {got.body[:200]!r}")
+        self.assertIn("decoder", got.json()["error"])
+        stored = self.c.get(self.frame_url(path), {**self.auth, "Accept": self.AS_STORED})
+        self.assertEqual(stored.status, 200)
+
+
 if __name__ == "__main__":
     unittest.main()

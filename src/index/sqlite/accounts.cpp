@@ -46,7 +46,7 @@ Status check_field(std::string_view value, const char* what, bool required) {
 
 const char* kPeerColumns =
     "SELECT ae_title, hosts, port, operations, cert_sha256, require_user_identity, allow_plaintext, unlimited_find,"
-    " scope FROM peers";
+    " scope, legacy_tls, unlimited_retrieve FROM peers";
 const char* kUserColumns = "SELECT username, password_hash, roles, enabled, scope FROM users";
 const char* kTokenColumns = "SELECT id, username, name, secret_sha256, created, expires, revoked FROM api_token";
 
@@ -88,6 +88,8 @@ Result<Peer> read_peer(const Stmt& s) {
   auto scope = decode_scope(s.is_null(8), s.text(8));
   if (!scope) return std::unexpected(scope.error());
   p.scope = std::move(*scope);
+  p.legacy_tls = s.int64(9) != 0;
+  p.unlimited_retrieve = s.int64(10) != 0;
   return p;
 }
 
@@ -172,12 +174,15 @@ Status SqliteIndexImpl::put_peer(const Peer& peer) {
   std::lock_guard lock(writer_mu_);
   auto st = writer_->prepare(
       "INSERT OR REPLACE INTO peers (ae_title, hosts, port, operations, cert_sha256, require_user_identity,"
-      " allow_plaintext, unlimited_find, updated_at, scope) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+      " allow_plaintext, unlimited_find, updated_at, scope, legacy_tls, unlimited_retrieve)"
+      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
   if (!st) return std::unexpected(st.error());
   st->bind(1, peer.ae_title).bind(2, hosts).bind(3, std::int64_t{peer.port}).bind(4, ops).bind(5, peer.cert_sha256)
       .bind(6, std::int64_t{peer.require_user_identity}).bind(7, std::int64_t{peer.allow_plaintext})
       .bind(8, std::int64_t{peer.unlimited_find}).bind(9, to_rfc3339(std::chrono::system_clock::now()));
   bind_scope(*st, 10, *scope);
+  st->bind(11, std::int64_t{peer.legacy_tls});
+  st->bind(12, std::int64_t{peer.unlimited_retrieve});
   return st->run();
 }
 
@@ -219,14 +224,29 @@ Status SqliteIndexImpl::put_user(const User& user) {
   auto scope = encode_scope(user.scope);
   if (!scope) return std::unexpected(scope.error());
   std::lock_guard lock(writer_mu_);
-  auto st = writer_->prepare(
-      "INSERT OR REPLACE INTO users (username, password_hash, roles, enabled, updated_at, scope)"
-      " VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
-  if (!st) return std::unexpected(st.error());
-  st->bind(1, user.username).bind(2, user.password_hash).bind(3, roles).bind(4, std::int64_t{user.enabled})
-      .bind(5, to_rfc3339(std::chrono::system_clock::now()));
-  bind_scope(*st, 6, *scope);
-  return st->run();
+  auto tx = Transaction::begin_immediate(*writer_);
+  if (!tx) return std::unexpected(tx.error());
+  // A new password (change or reset) revokes every API token of the user in
+  // the same transaction: whoever held one obtained it under the old password.
+  {
+    auto st = writer_->prepare(
+        "UPDATE api_token SET revoked = 1 WHERE revoked = 0 AND username = ?1"
+        " AND EXISTS (SELECT 1 FROM users WHERE username = ?1 AND password_hash <> ?2)");
+    if (!st) return std::unexpected(st.error());
+    st->bind(1, user.username).bind(2, user.password_hash);
+    if (auto s = st->run(); !s) return s;
+  }
+  {
+    auto st = writer_->prepare(
+        "INSERT OR REPLACE INTO users (username, password_hash, roles, enabled, updated_at, scope)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+    if (!st) return std::unexpected(st.error());
+    st->bind(1, user.username).bind(2, user.password_hash).bind(3, roles).bind(4, std::int64_t{user.enabled})
+        .bind(5, to_rfc3339(std::chrono::system_clock::now()));
+    bind_scope(*st, 6, *scope);
+    if (auto s = st->run(); !s) return s;
+  }
+  return tx->commit();
 }
 
 // The user and all their API tokens go in one transaction.

@@ -389,7 +389,7 @@ std::int64_t clamp_limit(std::size_t limit) {
 
 } // namespace
 
-Result<BuiltQuery> build_find(const QueryRequest& request, std::size_t limit) {
+Result<BuiltQuery> build_find(const QueryRequest& request, std::size_t limit, std::size_t offset) {
   if (auto s = validate(request); !s) return std::unexpected(s.error());
   BuiltQuery q;
   // The scope's parameters come first so the return expressions can use them.
@@ -442,8 +442,10 @@ Result<BuiltQuery> build_find(const QueryRequest& request, std::size_t limit) {
   q.sql += from_clause(request.level);
   q.sql += where_clause(b.where);
   q.sql += " LIMIT ?" + std::to_string(b.params.size() + 1);
+  if (offset > 0) q.sql += " OFFSET ?" + std::to_string(b.params.size() + 2);
   q.params = std::move(b.params);
   q.limit = clamp_limit(limit);
+  q.offset = clamp_limit(offset);
   return q;
 }
 

@@ -34,9 +34,10 @@
 namespace tresor::index::sqlite {
 
 struct BuiltQuery {
-  std::string sql;                  // parameters ?1..?N are params, ?N+1 is the LIMIT
+  std::string sql;                  // parameters ?1..?N are params, ?N+1 is the LIMIT, ?N+2 the OFFSET (if offset > 0)
   std::vector<std::string> params;  // bound as TEXT
   std::int64_t limit = 0;
+  std::int64_t offset = 0;          // find() only; 0 = no OFFSET clause (the SQL text then has none)
   // find(): one output per returned key; column < 0 means the constant value.
   struct Output {
     Tag tag = 0;
@@ -52,7 +53,8 @@ inline constexpr std::size_t kMaxQueryValues = 4096;     // total '\'-separated 
 inline constexpr std::size_t kMaxQueryValueBytes = 65536;
 
 // find(): one row per entity at the request level; SELECT columns per outputs.
-Result<BuiltQuery> build_find(const QueryRequest& request, std::size_t limit);
+// `offset` > 0 adds OFFSET (SQLite steps over those rows without returning them).
+Result<BuiltQuery> build_find(const QueryRequest& request, std::size_t limit, std::size_t offset = 0);
 // locate(): one row per instance under the matched entities, columns
 // study_uid, series_uid, sop_class, sop_uid, transfer_syntax, patient_id,
 // blob_key, size; ordered by study, series number, instance number.

@@ -258,7 +258,30 @@ Result<InsertResult> SqliteIndexImpl::insert_locked(const InstanceRecord& r, con
     }
   }
 
-  // 3. Quarantine: one row per (SOP Instance UID, digest).
+  // 3. A new study of a known patient joins it only with the same demographics:
+  // a store never rewrites what every other study of the patient shows
+  // (update_patient() does, as an audited administrative action).
+  if (study_pk == 0) {
+    auto st = c.prepare("SELECT id, name, birth_date, sex FROM patient WHERE patient_id = ?1 AND issuer = ?2");
+    if (!st) return std::unexpected(st.error());
+    st->bind(1, r.patient_id).bind(2, r.issuer_of_patient_id);
+    auto row = st->step();
+    if (!row) return std::unexpected(row.error());
+    if (*row) {
+      patient_pk = st->int64(0);
+      std::string diffs;
+      auto differs = [&](int col, const std::string& v, const char* what) {
+        if (st->text(col) != v) (diffs += diffs.empty() ? "" : ", ") += what;
+      };
+      differs(1, r.patient_name, "PatientName");
+      differs(2, r.patient_birth_date, "PatientBirthDate");
+      differs(3, r.patient_sex, "PatientSex");
+      if (!force && !diffs.empty() && reason.empty())
+        reason = "new study of a known PatientID with another " + diffs;
+    }
+  }
+
+  // 4. Quarantine: one row per (SOP Instance UID, digest).
   if (!reason.empty()) {
     InsertResult res;
     res.outcome = InsertOutcome::quarantined;
@@ -285,25 +308,7 @@ Result<InsertResult> SqliteIndexImpl::insert_locked(const InstanceRecord& r, con
     return res;
   }
 
-  // 4. Store: patient (identity = PatientID + issuer), study, series, instance.
-  if (study_pk == 0) {
-    auto st = c.prepare("SELECT id FROM patient WHERE patient_id = ?1 AND issuer = ?2");
-    if (!st) return std::unexpected(st.error());
-    st->bind(1, r.patient_id).bind(2, r.issuer_of_patient_id);
-    auto row = st->step();
-    if (!row) return std::unexpected(row.error());
-    if (*row) patient_pk = st->int64(0);
-  }
-  if (study_pk == 0 && patient_pk != 0) {
-    // A new study of a known patient: its demographics become the current ones.
-    auto st = c.prepare(
-        "UPDATE patient SET name = ?2, birth_date = ?3, sex = ?4, charset = ?5 WHERE id = ?1"
-        " AND (name <> ?2 OR birth_date <> ?3 OR sex <> ?4 OR charset <> ?5)");
-    if (!st) return std::unexpected(st.error());
-    st->bind(1, patient_pk).bind(2, r.patient_name).bind(3, r.patient_birth_date).bind(4, r.patient_sex)
-        .bind(5, r.specific_character_set);
-    if (auto s = st->run(); !s) return std::unexpected(s.error());
-  }
+  // 5. Store: patient (identity = PatientID + issuer), study, series, instance.
   if (patient_pk == 0) {
     auto st = c.prepare(
         "INSERT INTO patient (patient_id, issuer, name, birth_date, sex, charset) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
@@ -353,8 +358,9 @@ Result<InsertResult> SqliteIndexImpl::insert_locked(const InstanceRecord& r, con
 
 // ---- queries ----
 
-Result<std::vector<ResultRow>> SqliteIndexImpl::find(const QueryRequest& request, std::size_t limit) {
-  auto q = build_find(request, limit);
+Result<std::vector<ResultRow>> SqliteIndexImpl::find(const QueryRequest& request, std::size_t limit,
+                                                     std::size_t offset) {
+  auto q = build_find(request, limit, offset);
   if (!q) return std::unexpected(q.error());
   auto lease = reader();
   if (!lease) return std::unexpected(lease.error());
@@ -363,6 +369,7 @@ Result<std::vector<ResultRow>> SqliteIndexImpl::find(const QueryRequest& request
   int n = 0;
   for (const auto& p : q->params) st->bind(++n, p);
   st->bind(n + 1, q->limit);
+  if (q->offset > 0) st->bind(n + 2, q->offset);
   std::vector<ResultRow> rows;
   for (;;) {
     auto more = st->step();
@@ -454,6 +461,50 @@ Status SqliteIndexImpl::remove_quarantine(std::int64_t id) {
   if (sqlite3_changes(writer_->raw()) == 0)
     return std::unexpected(make_error(Errc::not_found, "no such quarantine entry"));
   return {};
+}
+
+// ---- administrative correction of a patient's demographics ----
+
+Result<PatientDemographics> SqliteIndexImpl::update_patient(const std::string& patient_id, const std::string& issuer,
+                                                           const PatientChange& d) {
+  if (patient_id.size() > kMaxFieldBytes || issuer.size() > kMaxFieldBytes)
+    return fail(Errc::too_large, "patient identifier too long");
+  for (const auto* v : {&d.name, &d.birth_date, &d.sex})
+    if (*v && (*v)->size() > kMaxFieldBytes) return fail(Errc::too_large, "patient attribute too long");
+  std::lock_guard lock(writer_mu_);
+  Connection& c = *writer_;
+  auto tx = Transaction::begin_immediate(c);
+  if (!tx) return std::unexpected(tx.error());
+  PatientDemographics old;
+  std::int64_t patient_pk = 0;
+  {
+    auto st = c.prepare("SELECT id, name, birth_date, sex FROM patient WHERE patient_id = ?1 AND issuer = ?2");
+    if (!st) return std::unexpected(st.error());
+    st->bind(1, patient_id).bind(2, issuer);
+    auto row = st->step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return fail(Errc::not_found, "no such patient");
+    patient_pk = st->int64(0);
+    old.name = st->text(1);
+    old.birth_date = st->text(2);
+    old.sex = st->text(3);
+  }
+  {
+    auto st = c.prepare(
+        "UPDATE patient SET name = coalesce(?2, name), birth_date = coalesce(?3, birth_date), sex = coalesce(?4, sex)"
+        " WHERE id = ?1");
+    if (!st) return std::unexpected(st.error());
+    st->bind(1, patient_pk);
+    int n = 1;
+    for (const auto* v : {&d.name, &d.birth_date, &d.sex}) {
+      ++n;
+      if (*v) st->bind(n, **v);
+      else st->bind_null(n);
+    }
+    if (auto s = st->run(); !s) return std::unexpected(s.error());
+  }
+  if (auto s = tx->commit(); !s) return std::unexpected(s.error());
+  return old;
 }
 
 Result<std::vector<std::string>> SqliteIndexImpl::referenced_blob_keys() {

@@ -25,13 +25,15 @@ public:
 
   // Index
   Result<InsertResult> insert(const InstanceRecord& record, const BlobInfo& blob, bool force) override;
-  Result<std::vector<ResultRow>> find(const QueryRequest& request, std::size_t limit) override;
+  Result<std::vector<ResultRow>> find(const QueryRequest& request, std::size_t limit, std::size_t offset) override;
   Result<std::vector<InstanceLocation>> locate(const QueryRequest& request, std::size_t limit) override;
   Result<std::optional<InstanceLocation>> find_instance(const std::string& sop_instance_uid) override;
   Result<std::vector<QuarantineEntry>> list_quarantine() override;
   Result<std::optional<QuarantineEntry>> get_quarantine(std::int64_t id) override;
   Status remove_quarantine(std::int64_t id) override;
   Result<std::vector<std::string>> referenced_blob_keys() override;
+  Result<PatientDemographics> update_patient(const std::string& patient_id, const std::string& issuer,
+                                             const PatientChange& change) override;
   // Labels (access.cpp)
   Status set_study_labels(const std::string& study_uid, const std::vector<std::string>& labels) override;
   Result<std::vector<std::string>> study_labels(const std::string& study_uid) override;

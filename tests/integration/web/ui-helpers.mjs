@@ -344,8 +344,8 @@ export function request(method, p, headers = {}, body = null) {
 // The browser context's session cookie as a Cookie header value.
 export async function sessionCookie(ctx) {
   const cookies = await ctx.cookies(BASE);
-  const c = cookies.find((x) => x.name === 'tresor_session');
-  if (!c) throw new Error(`no tresor_session cookie (have: ${cookies.map((x) => x.name).join(', ')})`);
+  const c = cookies.find((x) => x.name === '__Host-tresor_session');
+  if (!c) throw new Error(`no __Host-tresor_session cookie (have: ${cookies.map((x) => x.name).join(', ')})`);
   return { header: `${c.name}=${c.value}`, cookie: c };
 }
 

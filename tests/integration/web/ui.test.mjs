@@ -70,7 +70,7 @@ test('without a session: pages go to log-in, the API answers 401; logging in sho
   await page.locator('#username').fill(USERS.clinician.user);
   await page.locator('#password').fill('not-the-password-1234');
   await page.locator('#submit').click();
-  await page.locator('#notice').filter({ hasText: /locked/ }).waitFor();
+  await page.locator('#notice').filter({ hasText: /Wrong user name or password|locked/ }).waitFor();
   assert.ok(isLoginUrl(page.url()));
   await shot(page, '01-login-wrong-password');
 

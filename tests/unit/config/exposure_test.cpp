@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "config/config.h"
 #include "test_support.h"
 
@@ -164,6 +166,72 @@ TEST(ExposureCheck, FlagsAPlaintextPeerAtAPublicHost) {
   auto findings = exposure_check(loaded(dir), accounts);
   ASSERT_EQ(findings.size(), 1u) << dump(findings);
   EXPECT_TRUE(mentions(findings, "198.51.100.4"));
+}
+
+TEST(ExposureCheck, ReportsAnEnabledLegacyTlsListenerAsAWarningWithItsRiskAndPeers) {
+  TempDir dir;
+  FakeAccounts accounts;
+  Peer old = tls_peer("OLD_US", {"192.168.1.20"});
+  old.legacy_tls = true;
+  accounts.peers.push_back(old);
+  Config config = loaded(dir);
+  EXPECT_TRUE(exposure_check(config, accounts).empty()) << "a legacy_tls peer alone is no exposure";
+  config.dimse.legacy_tls_enabled = true;
+  config.dimse.legacy_tls_bind = "192.168.1.2";
+  auto findings = exposure_check(config, accounts);
+  ASSERT_EQ(findings.size(), 1u) << dump(findings);
+  EXPECT_TRUE(findings[0].warning) << "deliberately enabled: serve must still start";
+  EXPECT_TRUE(mentions(findings, "legacy-TLS listener (192.168.1.2:2763)"));
+  EXPECT_TRUE(mentions(findings, "no forward secrecy"));
+  EXPECT_TRUE(mentions(findings, "OLD_US"));
+  EXPECT_NE(findings[0].fix.find("legacy_tls_enabled = false"), std::string::npos);
+}
+
+TEST(ExposureCheck, AnEnabledLegacyTlsListenerOnAPublicAddressIsAnError) {
+  TempDir dir;
+  FakeAccounts accounts;
+  Config config = loaded(dir);
+  config.dimse.legacy_tls_enabled = true;
+  config.dimse.legacy_tls_bind = "0.0.0.0";
+  auto findings = exposure_check(config, accounts);
+  ASSERT_EQ(findings.size(), 2u) << dump(findings);
+  EXPECT_TRUE(std::ranges::any_of(findings, [](const Finding& f) {
+    return !f.warning && f.what.find("legacy-TLS listener is bound to 0.0.0.0") != std::string::npos;
+  })) << dump(findings);
+}
+
+TEST(ExposureCheck, FlagsALegacyTlsPeerAtAPublicHostAsAnError) {
+  TempDir dir;
+  FakeAccounts accounts;
+  Peer p = tls_peer("OLD_CR", {"10.0.0.1", "198.51.100.4"});
+  p.legacy_tls = true;
+  accounts.peers.push_back(p);
+  auto findings = exposure_check(loaded(dir), accounts);
+  ASSERT_EQ(findings.size(), 1u) << dump(findings);
+  EXPECT_FALSE(findings[0].warning);
+  EXPECT_TRUE(mentions(findings, "legacy-TLS listener from 198.51.100.4"));
+}
+
+TEST(LegacyTlsOption, TheLoaderRefusesAPublicBindAddressOrASharedPort) {
+  TempDir dir;
+  dir.write_pki(0600);
+  std::string toml = sample_toml("ARCHIVE");
+  auto with = [&](const std::string& from, const std::string& to) {
+    std::string t = toml;
+    const auto at = t.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    if (at != std::string::npos) t.replace(at, from.size(), to);
+    return t;
+  };
+  std::string on = with("legacy_tls_enabled = false", "legacy_tls_enabled = true");
+  ASSERT_TRUE(load(dir.write("ok.toml", on)).has_value());
+  toml = on;
+  auto bad_bind = load(dir.write("bind.toml", with("legacy_tls_bind = \"127.0.0.1\"", "legacy_tls_bind = \"0.0.0.0\"")));
+  ASSERT_FALSE(bad_bind.has_value());
+  EXPECT_NE(bad_bind.error().message.find("legacy_tls_bind"), std::string::npos) << bad_bind.error().message;
+  auto bad_port = load(dir.write("port.toml", with("legacy_tls_port = 2763", "legacy_tls_port = 2762")));
+  ASSERT_FALSE(bad_port.has_value());
+  EXPECT_NE(bad_port.error().message.find("legacy_tls_port"), std::string::npos) << bad_port.error().message;
 }
 
 TEST(ExposureCheck, FlagsEnabledUsersWithoutAnArgon2idHash) {

@@ -87,6 +87,18 @@ TEST(ConfigLoad, RejectsAnUnknownKeyWithItsPosition) {
       << error_of(config);
 }
 
+TEST(ConfigLoad, AcceptsAndIgnoresTheRetiredAccountLockKeysOfOlderFiles) {
+  // Files written before issue 11 list [login] account_*; the hard lock is gone.
+  TempDir dir;
+  auto config = load_text(dir, minimal() + "[login]\naccount_max_failures = 10\naccount_window_s = 900\n"
+                                           "account_lock_s = 900\nsource_max_failures = 7\n");
+  ASSERT_TRUE(config) << error_of(config);
+  EXPECT_EQ(config->login.source_max_failures, 7);
+  EXPECT_EQ(config->login.account_guesses_per_minute, Config{}.login.account_guesses_per_minute);
+  auto typo = load_text(dir, minimal() + "[login]\naccount_lock = 900\n");
+  EXPECT_FALSE(typo);
+}
+
 TEST(ConfigLoad, RejectsAnUnknownTopLevelKeyAndTable) {
   TempDir dir;
   auto key = load_text(dir, "listen = 1\n" + minimal());
@@ -213,6 +225,26 @@ TEST(ConfigLoad, RejectsAnHttpsPortThatCollidesWithDicomAndAPublicUrlWithAPath) 
   auto url = load_text(dir, minimal() + "[http]\npublic_url = \"http://pacs.example.org/\"\n");
   ASSERT_FALSE(url);
   EXPECT_NE(error_of(url).find("'http.public_url'"), std::string::npos) << error_of(url);
+}
+
+TEST(ConfigLoad, ValidatesThePerSourceHttpsLimitsAndTheJwtTokenLimit) {
+  TempDir dir;
+  auto defaults = load_text(dir, minimal());
+  ASSERT_TRUE(defaults) << error_of(defaults);
+  EXPECT_EQ(defaults->http.max_connections_per_source, 64u);
+  EXPECT_LE(defaults->http.max_connections_per_source, defaults->http.max_connections);
+  EXPECT_EQ(defaults->http.handshakes_per_source_per_s, 50);
+  EXPECT_EQ(defaults->http.jwt_token_max_days, 0);  // a JWT mints no token unless configured
+  EXPECT_EQ(defaults->http.failure_audit_window_s, 60);
+  auto per_source = load_text(dir, minimal() + "[http]\nmax_connections = 10\nmax_connections_per_source = 11\n");
+  ASSERT_FALSE(per_source);
+  EXPECT_NE(error_of(per_source).find("'http.max_connections_per_source' must not exceed"), std::string::npos)
+      << error_of(per_source);
+  auto jwt = load_text(dir, minimal() + "[http]\ntoken_max_days = 30\njwt_token_max_days = 31\n");
+  ASSERT_FALSE(jwt);
+  EXPECT_NE(error_of(jwt).find("'http.jwt_token_max_days' must not exceed"), std::string::npos) << error_of(jwt);
+  for (const char* bad : {"handshakes_per_source_per_s = 0", "failure_audit_window_s = 0", "max_connections_per_source = 0"})
+    EXPECT_FALSE(load_text(dir, minimal() + "[http]\n" + bad + "\n")) << bad;
 }
 
 TEST(ConfigLoad, ResolvesRelativePathsAgainstTheConfigDirectory) {

@@ -289,7 +289,10 @@ TEST_F(InspectFile, RefusesAnImplicitVrValueTooShortForTheItemHeaderItStartsWith
 TEST_F(InspectFile, AcceptsImplicitVrPixelDataThatHappensToStartLikeAnItem) {
   std::string pixels = tag_le(0xFFFE, 0xE000) + u32le(0x7FFFFFFF) + std::string(56, '\x01');
   auto r = inspect_file(
-      dir.write("px.dcm", part10_header(kImplicitLE) + implicit_dataset("") + im(0x7FE0, 0x0010, 64, pixels)), {});
+      dir.write("px.dcm", part10_header(kImplicitLE) + implicit_dataset("") + im(0x0028, 0x0010, 2, u16le(8)) +
+                              im(0x0028, 0x0011, 2, u16le(8)) + im(0x0028, 0x0100, 2, u16le(8)) +
+                              im(0x7FE0, 0x0010, 64, pixels)),
+      {});
   ASSERT_TRUE(r) << r.error().message;
 }
 

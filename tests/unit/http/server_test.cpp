@@ -436,13 +436,13 @@ TEST_F(HttpServerTest, ChecksPermissionAndCsrf) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 403);
 
-  r = request("DELETE /items/5 HTTP/1.1\r\nHost: x\r\nCookie: theme=dark; tresor_session=sess-1\r\n\r\n");
+  r = request("DELETE /items/5 HTTP/1.1\r\nHost: x\r\nCookie: theme=dark; __Host-tresor_session=sess-1\r\n\r\n");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 403);
   EXPECT_EQ(auth_.last_cookie, "sess-1");
   EXPECT_TRUE(auth_.last_state_changing);
 
-  r = request("DELETE /items/5 HTTP/1.1\r\nHost: x\r\nCookie: theme=dark; tresor_session=sess-1\r\n"
+  r = request("DELETE /items/5 HTTP/1.1\r\nHost: x\r\nCookie: theme=dark; __Host-tresor_session=sess-1\r\n"
               "X-CSRF-Token: csrf-1\r\n\r\n");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
@@ -450,13 +450,13 @@ TEST_F(HttpServerTest, ChecksPermissionAndCsrf) {
 }
 
 TEST_F(HttpServerTest, DeliversASmallBody) {
-  auto r = request("POST /items HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer writer\r\nContent-Length: 11\r\n\r\nhello world");
+  auto r = request("POST /items HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer writer\r\nContent-Length: 11\r\n\r\nhello world");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(r->body, "11:hello world");
 
   // Chunked request bodies are accepted.
-  r = request("POST /items HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer writer\r\nTransfer-Encoding: chunked\r\n\r\n"
+  r = request("POST /items HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer writer\r\nTransfer-Encoding: chunked\r\n\r\n"
               "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
@@ -465,14 +465,14 @@ TEST_F(HttpServerTest, DeliversASmallBody) {
 
 TEST_F(HttpServerTest, RefusesTooLargeBodies) {
   // Content-Length beyond the route's max_body: refused before reading.
-  auto r = request("POST /items HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer writer\r\nContent-Length: 5000\r\n\r\n" +
+  auto r = request("POST /items HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer writer\r\nContent-Length: 5000\r\n\r\n" +
                    std::string(5000, 'x'));
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 413);
   expect_serving();
 
   // Chunked beyond it: cut off while reading.
-  std::string chunked = "POST /items HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer writer\r\nTransfer-Encoding: chunked\r\n\r\n";
+  std::string chunked = "POST /items HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer writer\r\nTransfer-Encoding: chunked\r\n\r\n";
   for (int i = 0; i < 5; ++i) chunked += "258\r\n" + std::string(600, 'y') + "\r\n";
   chunked += "0\r\n\r\n";
   r = request(chunked);
@@ -481,7 +481,7 @@ TEST_F(HttpServerTest, RefusesTooLargeBodies) {
   expect_serving();
 
   // A file route is capped by http.max_upload_bytes (4 MiB) below its own max_body (8 MiB).
-  r = request("PUT /upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer writer\r\nContent-Length: 5242880\r\n\r\n");
+  r = request("PUT /upload HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/related; boundary=b\r\nAuthorization: Bearer writer\r\nContent-Length: 5242880\r\n\r\n");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 413);
 
@@ -493,7 +493,7 @@ TEST_F(HttpServerTest, RefusesTooLargeBodies) {
 }
 
 TEST_F(HttpServerTest, RefusesContentEncodings) {
-  auto r = request("POST /items HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer writer\r\nContent-Encoding: gzip\r\n"
+  auto r = request("POST /items HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer writer\r\nContent-Encoding: gzip\r\n"
                    "Content-Length: 4\r\n\r\nabcd");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 415);
@@ -504,14 +504,14 @@ TEST_F(HttpServerTest, RefusesAmbiguousBodyFramingAndCloses) {
   // An unknown transfer coding: the bytes after the header must not be served as a second request.
   auto client = connect();
   ASSERT_TRUE(client);
-  auto r = client->roundtrip("POST /items HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer writer\r\nTransfer-Encoding: gzip\r\n\r\n"
+  auto r = client->roundtrip("POST /items HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer writer\r\nTransfer-Encoding: gzip\r\n\r\n"
                              "GET /ping HTTP/1.1\r\nHost: x\r\n\r\n");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 501);
   EXPECT_TRUE(client->closed_by_peer());
 
   // Content-Length together with Transfer-Encoding.
-  r = request("POST /items HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer writer\r\nContent-Length: 5\r\n"
+  r = request("POST /items HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer writer\r\nContent-Length: 5\r\n"
               "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 400);
@@ -524,7 +524,7 @@ TEST_F(HttpServerTest, StreamsAFileBodyAndRemovesItAfterTheHandler) {
   for (std::size_t i = 0; i < size; ++i) body[i] = pattern_byte(i);
   auto client = connect();
   ASSERT_TRUE(client);
-  auto r = client->roundtrip("PUT /upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer writer\r\nContent-Length: " +
+  auto r = client->roundtrip("PUT /upload HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/related; boundary=b\r\nAuthorization: Bearer writer\r\nContent-Length: " +
                              std::to_string(size) + "\r\n\r\n" + body);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 201);
@@ -540,7 +540,7 @@ TEST_F(HttpServerTest, StreamsAFileBodyAndRemovesItAfterTheHandler) {
 }
 
 TEST_F(HttpServerTest, GivesAFileRouteAnEmptyFileWithoutABody) {
-  auto r = request("PUT /upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer writer\r\nContent-Length: 0\r\n\r\n");
+  auto r = request("PUT /upload HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/related; boundary=b\r\nAuthorization: Bearer writer\r\nContent-Length: 0\r\n\r\n");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 201);
   std::lock_guard lock(seen_.mutex);
@@ -663,6 +663,200 @@ TEST_F(HttpServerTest, EnforcesMaxConnections) {
   EXPECT_EQ(r->body, "pong");
 }
 
+// One address opening connections (without ever completing a handshake)
+// must not keep another address from being served: a per-source cap.
+TEST_F(HttpServerTest, OneAddressCannotHoldEveryConnection) {
+  server_.reset();
+  config_.http.max_connections = 6;
+  config_.http.max_connections_per_source = 3;
+  auto started = Server::start(config_, router_, auth_, temp_dir_);
+  ASSERT_TRUE(started) << started.error().message;
+  server_ = std::move(*started);
+  port_ = server_->port();
+
+  std::vector<int> held;  // silent TCP connections from 127.0.0.1, as many as max_connections
+  for (int i = 0; i < 6; ++i) {
+    int fd = testing::tcp_connect(port_, 2000);
+    ASSERT_GE(fd, 0);
+    held.push_back(fd);
+  }
+  // The ones beyond the per-source cap are closed at once (EOF before any handshake).
+  int closed = 0;
+  for (int fd : held) {
+    timeval tv{0, 300000};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char c;
+    if (::recv(fd, &c, 1, 0) == 0) ++closed;
+  }
+  EXPECT_EQ(closed, 3);
+  TlsClient::Options other;
+  other.source = "127.0.0.2";
+  auto client = TlsClient::connect(port_, other);
+  ASSERT_TRUE(client) << "127.0.0.2 was refused while 127.0.0.1 held connections";
+  auto r = client->roundtrip(get("/ping"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "pong");
+  EXPECT_FALSE(TlsClient::connect(port_));  // 127.0.0.1 itself is at its cap
+  for (int fd : held) ::close(fd);
+}
+
+// A burst of new connections from one address beyond the handshake rate
+// waits for its turn (at most 2 s of debt), beyond which it is refused; other
+// addresses are not slowed down.
+TEST_F(HttpServerTest, ThrottlesTlsHandshakesPerSourceAddress) {
+  server_.reset();
+  config_.http.max_connections = 200;
+  config_.http.max_connections_per_source = 200;
+  config_.http.handshakes_per_source_per_s = 5;  // burst 10, then 2 s of debt = 10 more
+  auto started = Server::start(config_, router_, auth_, temp_dir_);
+  ASSERT_TRUE(started) << started.error().message;
+  server_ = std::move(*started);
+  port_ = server_->port();
+
+  std::vector<int> fds;
+  for (int i = 0; i < 40; ++i) {
+    int fd = testing::tcp_connect(port_, 300);
+    ASSERT_GE(fd, 0);
+    fds.push_back(fd);
+  }
+  std::this_thread::sleep_for(200ms);
+  int refused = 0;
+  for (int fd : fds) {
+    char c;
+    if (::recv(fd, &c, 1, MSG_DONTWAIT) == 0) ++refused;
+  }
+  EXPECT_GE(refused, 15);  // 40 - 10 (burst) - about 10 (waiting)
+  EXPECT_LE(refused, 25);
+  TlsClient::Options other;
+  other.source = "127.0.0.2";
+  const auto start = std::chrono::steady_clock::now();
+  auto client = TlsClient::connect(port_, other);
+  ASSERT_TRUE(client);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+  auto r = client->roundtrip(get("/ping"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "pong");
+  for (int fd : fds) ::close(fd);
+}
+
+// CSRF: a state-changing request from a browser page of another origin is
+// refused whatever the credential (Basic cached by the browser, a token).
+TEST_F(HttpServerTest, RefusesCrossOriginStateChangingRequestsWhateverTheCredential) {
+  const std::string post = "POST /items HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port_) +
+                           "\r\nAuthorization: Bearer writer\r\nContent-Type: application/json\r\nContent-Length: 2\r\n";
+  auto r = request(post + "Origin: https://evil.example\r\n\r\n{}");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 403);
+  EXPECT_EQ(r->body, R"({"error":"cross-origin request refused"})");
+  r = request(post + "Sec-Fetch-Site: cross-site\r\n\r\n{}");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 403);
+  r = request(post + "Sec-Fetch-Site: same-site\r\n\r\n{}");  // another port or subdomain of the same site
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 403);
+  r = request(post + "Origin: null\r\n\r\n{}");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 403);
+  r = request("DELETE /items/5 HTTP/1.1\r\nHost: x\r\nCookie: __Host-tresor_session=sess-1\r\nX-CSRF-Token: csrf-1\r\n"
+              "Origin: https://evil.example\r\n\r\n");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 403);
+
+  // Same origin (Host and scheme; default port elided), or no browser at all.
+  r = request(post + "Origin: https://127.0.0.1:" + std::to_string(port_) + "\r\nSec-Fetch-Site: same-origin\r\n\r\n{}");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  r = request("POST /items HTTP/1.1\r\nHost: PACS.example.org:443\r\nAuthorization: Bearer writer\r\n"
+              "Content-Type: application/json\r\nContent-Length: 2\r\nOrigin: https://pacs.example.org\r\n\r\n{}");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  r = request(post + "\r\n{}");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  // The scheme counts: the server speaks only https.
+  r = request(post + "Origin: http://127.0.0.1:" + std::to_string(port_) + "\r\n\r\n{}");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 403);
+  // GET is not state-changing: a cross-site image or link still works (it reads nothing back).
+  r = request(get("/items/7", "Authorization: Bearer reader\r\nSec-Fetch-Site: cross-site\r\n"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+}
+
+// CSRF: what an HTML form can send (text/plain, urlencoded, form-data) is
+// refused on a state-changing route, before authentication; JSON is accepted,
+// and multipart/related on a route that streams its body to a file (STOW-RS).
+TEST_F(HttpServerTest, RefusesStateChangingRequestsThatAreNotJson) {
+  auto post = [&](std::string type_line) {
+    return request("POST /items HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer writer\r\n" + type_line +
+                   "Content-Length: 2\r\n\r\n{}");
+  };
+  for (const char* form : {"Content-Type: text/plain\r\n", "Content-Type: application/x-www-form-urlencoded\r\n",
+                           "Content-Type: multipart/form-data; boundary=x\r\n", ""}) {
+    auto r = post(form);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 415) << form;
+    EXPECT_EQ(r->body, R"({"error":"state-changing requests must have Content-Type: application/json"})") << form;
+  }
+  auto r = post("Content-Type: Application/JSON; charset=utf-8\r\n");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+
+  // Refused before the credential is even looked at (no Argon2id for a forged form).
+  const int calls = auth_.calls;
+  r = request("POST /items HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n{}");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 415);
+  EXPECT_EQ(auth_.calls, calls);
+
+  r = request("PUT /upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer writer\r\nContent-Type: application/json\r\n"
+              "Content-Length: 2\r\n\r\n{}");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 415);
+  r = request("PUT /upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer writer\r\n"
+              "Content-Type: multipart/related; type=\"application/dicom\"; boundary=b\r\nContent-Length: 2\r\n\r\nab");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 201);
+  // Without a body, no Content-Type is needed (curl -X DELETE); a form's one is still refused.
+  r = request("DELETE /items/5 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer writer\r\n\r\n");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  r = request("DELETE /items/5 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer writer\r\nContent-Type: text/plain\r\n\r\n");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 415);
+}
+
+// A browser that got a Basic challenge would open its password dialog and
+// then send those credentials by itself, cross-site requests included.
+TEST_F(HttpServerTest, NeverSendsABasicChallengeToABrowser) {
+  for (const char* browser : {"Sec-Fetch-Mode: navigate\r\n", "Origin: https://127.0.0.1\r\n",
+                              "X-Requested-With: XMLHttpRequest\r\n", "Accept: text/html,application/xhtml+xml\r\n",
+                              "User-Agent: Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/128.0\r\n",
+                              "Sec-Fetch-Site: none\r\n"}) {
+    auto r = request(get("/items/7", browser));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 401) << browser;
+    EXPECT_FALSE(r->header("WWW-Authenticate")) << browser;
+  }
+  for (const char* script : {"User-Agent: curl/7.88.1\r\n", "User-Agent: python-requests/2.31\r\n", ""}) {
+    auto r = request(get("/items/7", script));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->header("WWW-Authenticate"), "Basic realm=\"tresor\", Bearer realm=\"tresor\"") << script;
+  }
+}
+
+// The session cookie is __Host-tresor_session; an unprefixed one (which a
+// sibling host or an http:// page could plant) is not a session.
+TEST_F(HttpServerTest, ReadsTheSessionOnlyFromTheHostPrefixedCookie) {
+  auto r = request(get("/items/7", "Cookie: tresor_session=sess-1\r\n"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401);
+  r = request(get("/items/7", "Cookie: tresor_session=x; __Host-tresor_session=sess-1\r\n"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(auth_.last_cookie, "sess-1");
+}
+
 TEST_F(HttpServerTest, ClosesBlockedSourcesBeforeTheHandshake) {
   auth_.block("127.0.0.1", true);
   EXPECT_FALSE(TlsClient::connect(port_));
@@ -686,20 +880,20 @@ TEST_F(HttpServerTest, AnswersHeadAsGetWithoutABody) {
 TEST_F(HttpServerTest, SendsContinueOnlyAfterAuthentication) {
   auto client = connect();
   ASSERT_TRUE(client);
-  auto r = client->roundtrip("POST /items HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+  auto r = client->roundtrip("POST /items HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 401);
 
   client = connect();
   ASSERT_TRUE(client);
-  r = client->roundtrip("POST /items HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer reader\r\nContent-Length: 5\r\n"
+  r = client->roundtrip("POST /items HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer reader\r\nContent-Length: 5\r\n"
                         "Expect: 100-continue\r\n\r\n");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 403);
 
   client = connect();
   ASSERT_TRUE(client);
-  r = client->roundtrip("POST /items HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer writer\r\nContent-Length: 5\r\n"
+  r = client->roundtrip("POST /items HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer writer\r\nContent-Length: 5\r\n"
                         "Expect: 100-continue\r\n\r\n");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 100);
@@ -738,7 +932,7 @@ TEST_F(HttpServerTest, LogsThePatternButNeverTheQueryOrCredentials) {
   auto previous = spdlog::default_logger();
   spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", sink));
   spdlog::set_level(spdlog::level::info);
-  auto r = request(get("/items/1.2.3?q=Doe%5EJohn", "Authorization: Bearer reader\r\nCookie: tresor_session=zzz\r\n"));
+  auto r = request(get("/items/1.2.3?q=Doe%5EJohn", "Authorization: Bearer reader\r\nCookie: __Host-tresor_session=zzz\r\n"));
   // The access log line is written right after the response: wait for it.
   for (int i = 0; i < 200 && sink->text().find("GET /items") == std::string::npos; ++i) std::this_thread::sleep_for(10ms);
   spdlog::set_default_logger(previous);

@@ -51,10 +51,20 @@ struct HttpResponse {
   }
 };
 
-// A connected TCP socket to 127.0.0.1:port with a receive timeout; -1 on failure.
-inline int tcp_connect(std::uint16_t port, int recv_timeout_ms = 15000) {
+// A connected TCP socket to 127.0.0.1:port with a receive timeout, from the
+// loopback address `source` (e.g. "127.0.0.2") if given; -1 on failure.
+inline int tcp_connect(std::uint16_t port, int recv_timeout_ms = 15000, const char* source = nullptr) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
+  if (source) {
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    if (::inet_pton(AF_INET, source, &local.sin_addr) != 1 ||
+        ::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) {
+      ::close(fd);
+      return -1;
+    }
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
@@ -77,6 +87,7 @@ public:
     bool legacy_ciphers = false;  // @SECLEVEL=0 so that the client itself would allow TLS 1.0/1.1
     int recv_timeout_ms = 15000;
     const char* ciphers = nullptr;  // TLS 1.2 cipher list offered
+    const char* source = nullptr;   // local address to connect from ("127.0.0.2"); null = any
   };
 
   // Connects and completes the TLS handshake; nullptr when either fails.
@@ -90,7 +101,7 @@ public:
     if (options.ciphers) SSL_CTX_set_cipher_list(client->ctx_, options.ciphers);
     if (options.min_version) SSL_CTX_set_min_proto_version(client->ctx_, options.min_version);
     if (options.max_version) SSL_CTX_set_max_proto_version(client->ctx_, options.max_version);
-    client->fd_ = tcp_connect(port, options.recv_timeout_ms);
+    client->fd_ = tcp_connect(port, options.recv_timeout_ms, options.source);
     if (client->fd_ < 0) return nullptr;
     client->ssl_ = SSL_new(client->ctx_);
     SSL_set_fd(client->ssl_, client->fd_);

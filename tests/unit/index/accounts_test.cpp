@@ -43,6 +43,21 @@ TEST_F(Accounts, StoresAndFindsAPeerWithAllItsFields) {
   EXPECT_TRUE(f.unlimited_find);
 }
 
+TEST_F(Accounts, StoresTheUnlimitedRetrieveFlagApartFromUnlimitedFind) {
+  Peer p = sample_peer("BULK");
+  p.unlimited_retrieve = true;
+  p.unlimited_find = false;
+  ASSERT_TRUE(index_->put_peer(p).has_value());
+  auto found = index_->find_peer("BULK");
+  ASSERT_TRUE(found.has_value() && found->has_value());
+  EXPECT_TRUE((*found)->unlimited_retrieve);
+  EXPECT_FALSE((*found)->unlimited_find);
+  ASSERT_TRUE(index_->put_peer(sample_peer("PLAIN")).has_value());
+  auto plain = index_->find_peer("PLAIN");
+  ASSERT_TRUE(plain.has_value() && plain->has_value());
+  EXPECT_FALSE((*plain)->unlimited_retrieve) << "off unless granted";
+}
+
 TEST_F(Accounts, PutPeerReplacesAnExistingPeer) {
   ASSERT_TRUE(index_->put_peer(sample_peer("MOD")).has_value());
   Peer changed = sample_peer("MOD");

@@ -152,16 +152,109 @@ TEST_F(Insert, QuarantinesASeriesUidAlreadyUsedByAnotherStudyAndRefusesToForceIt
   EXPECT_EQ(instance_count(*index_), 1u);
 }
 
-TEST_F(Insert, ANewStudyOfAKnownPatientUpdatesTheCurrentDemographics) {
+// Issue 11 item 2: one store of a fake study under a known PatientID used to
+// rewrite the patient row, i.e. what every study of that patient shows, and
+// then sent the patient's genuine images to quarantine.
+TEST_F(Insert, AFakeStudyOfAKnownPatientIdIsQuarantinedAndChangesNoOtherStudy) {
   ASSERT_EQ(store(make_record("P1", "1.1", "1.1.1", "1.1.1.1")), InsertOutcome::stored);
-  auto renamed = make_record("P1", "1.2", "1.2.1", "1.2.1.1");
-  renamed.patient_name = "NEW^NAME";
-  EXPECT_EQ(store(renamed), InsertOutcome::stored);
+  auto fake = make_record("P1", "6.6", "6.6.1", "6.6.1.1");
+  fake.patient_name = "MALLORY^EVE";
+  auto res = index_->insert(fake, blob_for("6.6.1.1"));
+  ASSERT_TRUE(res.has_value()) << res.error().message;
+  EXPECT_EQ(res->outcome, InsertOutcome::quarantined);
+  EXPECT_NE(res->reason.find("PatientName"), std::string::npos) << res->reason;
+  EXPECT_EQ(res->reason.find("MALLORY"), std::string::npos) << "reasons carry no patient data";
+
+  // The genuine study's rows (QIDO-RS and C-FIND share find()) are unchanged.
+  auto studies = find(request(QueryModel::study_root, Level::study,
+                              {{tags::StudyInstanceUID, ""}, {tags::PatientName, ""}, {tags::PatientID, ""}}));
+  ASSERT_EQ(studies.size(), 1u);
+  EXPECT_EQ(value_of(studies[0], tags::StudyInstanceUID), "1.1");
+  EXPECT_EQ(value_of(studies[0], tags::PatientName), "NAME^P1");
   auto patients = find(request(QueryModel::patient_root, Level::patient,
                                {{tags::PatientName, ""}, {tags::NumberOfPatientRelatedStudies, ""}}));
   ASSERT_EQ(patients.size(), 1u);
-  EXPECT_EQ(value_of(patients[0], tags::PatientName), "NEW^NAME");
+  EXPECT_EQ(value_of(patients[0], tags::PatientName), "NAME^P1");
+  EXPECT_EQ(value_of(patients[0], tags::NumberOfPatientRelatedStudies), "1");
+  EXPECT_TRUE(find(request(QueryModel::study_root, Level::study, {{tags::PatientName, "MALLORY*"}})).empty());
+
+  // A later genuine instance of the original study is stored, not quarantined.
+  EXPECT_EQ(store(make_record("P1", "1.1", "1.1.1", "1.1.1.2")), InsertOutcome::stored);
+  EXPECT_EQ(instance_count(*index_), 2u);
+  auto list = index_->list_quarantine();
+  ASSERT_TRUE(list.has_value());
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ(list->front().record.sop_instance_uid, "6.6.1.1");
+}
+
+TEST_F(Insert, ANewStudyOfAKnownPatientWithAnotherBirthDateOrSexIsQuarantined) {
+  ASSERT_EQ(store(make_record("P1", "1.1", "1.1.1", "1.1.1.1")), InsertOutcome::stored);
+  auto born = make_record("P1", "2.2", "2.2.1", "2.2.1.1");
+  born.patient_birth_date = "19991231";
+  auto sex = make_record("P1", "3.3", "3.3.1", "3.3.1.1");
+  sex.patient_sex = "F";
+  auto a = index_->insert(born, blob_for("2.2.1.1"));
+  auto b = index_->insert(sex, blob_for("3.3.1.1"));
+  ASSERT_TRUE(a.has_value() && b.has_value());
+  EXPECT_EQ(a->outcome, InsertOutcome::quarantined);
+  EXPECT_NE(a->reason.find("PatientBirthDate"), std::string::npos) << a->reason;
+  EXPECT_EQ(a->reason.find("1999"), std::string::npos);
+  EXPECT_EQ(b->outcome, InsertOutcome::quarantined);
+  EXPECT_NE(b->reason.find("PatientSex"), std::string::npos) << b->reason;
+  // Same demographics: a new study simply joins the patient.
+  EXPECT_EQ(store(make_record("P1", "4.4", "4.4.1", "4.4.1.1")), InsertOutcome::stored);
+  auto patients = find(request(QueryModel::patient_root, Level::patient,
+                               {{tags::PatientBirthDate, ""}, {tags::PatientSex, ""}, {tags::NumberOfPatientRelatedStudies, ""}}));
+  ASSERT_EQ(patients.size(), 1u);
+  EXPECT_EQ(value_of(patients[0], tags::PatientBirthDate), "19700101");
+  EXPECT_EQ(value_of(patients[0], tags::PatientSex), "O");
   EXPECT_EQ(value_of(patients[0], tags::NumberOfPatientRelatedStudies), "2");
+}
+
+TEST_F(Insert, AReleasedNewStudyJoinsThePatientWithoutRewritingItsDemographics) {
+  ASSERT_EQ(store(make_record("P1", "1.1", "1.1.1", "1.1.1.1")), InsertOutcome::stored);
+  auto other = make_record("P1", "2.2", "2.2.1", "2.2.1.1");
+  other.patient_name = "OTHER^NAME";
+  auto q = index_->insert(other, blob_for("2.2.1.1"));
+  ASSERT_TRUE(q.has_value());
+  ASSERT_EQ(q->outcome, InsertOutcome::quarantined);
+  auto forced = index_->insert(other, blob_for("2.2.1.1"), true);
+  ASSERT_TRUE(forced.has_value());
+  EXPECT_EQ(forced->outcome, InsertOutcome::stored);
+  auto studies = find(request(QueryModel::study_root, Level::study, {{tags::PatientName, ""}}));
+  EXPECT_EQ(column(studies, tags::PatientName), (std::vector<std::string>{"NAME^P1", "NAME^P1"}));
+}
+
+TEST_F(Insert, AnAdministrativeUpdateChangesThePatientForEveryStudyAndReturnsTheOldValues) {
+  ASSERT_EQ(store(make_record("P1", "1.1", "1.1.1", "1.1.1.1")), InsertOutcome::stored);
+  ASSERT_EQ(store(make_record("P1", "1.2", "1.2.1", "1.2.1.1")), InsertOutcome::stored);
+  PatientChange change;
+  change.name = "NEW^NAME";
+  change.sex = "F";
+  auto old = index_->update_patient("P1", "", change);
+  ASSERT_TRUE(old.has_value()) << old.error().message;
+  EXPECT_EQ(old->name, "NAME^P1");
+  EXPECT_EQ(old->birth_date, "19700101");
+  EXPECT_EQ(old->sex, "O");
+  auto studies = find(request(QueryModel::study_root, Level::study,
+                              {{tags::PatientName, ""}, {tags::PatientSex, ""}, {tags::PatientBirthDate, ""}}));
+  ASSERT_EQ(studies.size(), 2u);
+  for (const auto& row : studies) {
+    EXPECT_EQ(value_of(row, tags::PatientName), "NEW^NAME");
+    EXPECT_EQ(value_of(row, tags::PatientSex), "F");
+    EXPECT_EQ(value_of(row, tags::PatientBirthDate), "19700101") << "an absent value stays";
+  }
+  // A new study with the corrected demographics joins the patient.
+  auto next = make_record("P1", "1.3", "1.3.1", "1.3.1.1");
+  next.patient_name = "NEW^NAME";
+  next.patient_sex = "F";
+  EXPECT_EQ(store(next), InsertOutcome::stored);
+  auto missing = index_->update_patient("NOBODY", "", change);
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_EQ(missing.error().code, Errc::not_found);
+  auto other_issuer = index_->update_patient("P1", "HOSP_X", change);
+  ASSERT_FALSE(other_issuer.has_value());
+  EXPECT_EQ(other_issuer.error().code, Errc::not_found);
 }
 
 TEST_F(Insert, PatientIdentityIncludesTheIssuer) {

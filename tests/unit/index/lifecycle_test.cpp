@@ -7,6 +7,8 @@
 #include <vector>
 #include "index/sqlite/migrations.h"
 #include "index/sqlite/query.h"
+#include <set>
+
 #include "index_test_support.h"
 
 namespace tresor::index::test {
@@ -368,6 +370,46 @@ TEST_F(LargeArchive, ScopedPatientCountersMatchTheStoredOnesWhenEveryStudyIsInSc
   EXPECT_EQ(value_of((*scoped)[0], tags::NumberOfPatientRelatedStudies), "1");
   EXPECT_EQ(value_of((*scoped)[0], tags::NumberOfPatientRelatedInstances), "10");
   ASSERT_TRUE(index_->set_study_labels("2.25.3.0", {}).has_value());
+}
+
+// QIDO-RS paging (issue 11 item 3): the offset is applied inside SQLite, so
+// a deep page returns only its own rows, the pages tile the full result, and
+// the SQL carries the OFFSET.
+TEST_F(LargeArchive, DeepPagesAreSkippedInsideTheIndexAndTileTheFullResult) {
+  ASSERT_NE(index_, nullptr);
+  const auto q = request(QueryModel::study_root, Level::image, {{tags::SOPInstanceUID, ""}});
+  auto built = sqlite::build_find(q, 11, 9990);
+  ASSERT_TRUE(built.has_value());
+  EXPECT_NE(built->sql.find(" OFFSET ?"), std::string::npos) << built->sql;
+  EXPECT_EQ(built->offset, 9990);
+  EXPECT_EQ(sqlite::build_find(q, 11)->sql.find("OFFSET"), std::string::npos);
+
+  const auto t_all = std::chrono::steady_clock::now();
+  auto all = index_->find(q, 20000);
+  RecordProperty("all_rows_ms",
+                 std::to_string(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_all).count()));
+  ASSERT_TRUE(all.has_value());
+  ASSERT_EQ(all->size(), 10000u);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto tail = index_->find(q, 11, 9990);
+  RecordProperty("deep_page_ms",
+                 std::to_string(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count()));
+  ASSERT_TRUE(tail.has_value());
+  ASSERT_EQ(tail->size(), 10u) << "only the rows after the offset come back";
+  for (std::size_t i = 0; i < tail->size(); ++i)
+    EXPECT_EQ(value_of((*tail)[i], tags::SOPInstanceUID), value_of((*all)[9990 + i], tags::SOPInstanceUID));
+  auto past = index_->find(q, 10, 20000);
+  ASSERT_TRUE(past.has_value());
+  EXPECT_TRUE(past->empty());
+
+  std::set<std::string> seen;
+  for (std::size_t offset = 0; offset < 10000; offset += 1000) {
+    auto page = index_->find(q, 1000, offset);
+    ASSERT_TRUE(page.has_value());
+    ASSERT_EQ(page->size(), 1000u);
+    for (const auto& row : *page) seen.insert(value_of(row, tags::SOPInstanceUID));
+  }
+  EXPECT_EQ(seen.size(), 10000u) << "pages overlap or skip rows";
 }
 
 } // namespace

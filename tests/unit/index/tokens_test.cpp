@@ -180,6 +180,26 @@ TEST_F(Tokens, ReplacingAUserKeepsTheirTokens) {
   EXPECT_EQ(ids("alice"), (S{"tok_a"}));
 }
 
+// A new password (change or reset, from any process) revokes every API token
+// of that user in the same write; other users' tokens and a change of roles,
+// scope or enabled (same hash) leave them alone.
+TEST_F(Tokens, APasswordChangeRevokesTheUsersTokens) {
+  put(token("tok_a", "alice", '1'));
+  put(token("tok_c", "alice", '3'));
+  put(token("tok_b", "bob", '2'));
+  User same = user_named("alice");
+  same.roles = {Role::clinician, Role::auditor};
+  ASSERT_TRUE(index_->put_user(same).has_value());
+  EXPECT_FALSE(by_hash(hash_of('1'))->revoked);
+  User changed = user_named("alice");
+  changed.password_hash = "$argon2id$v=19$m=65536,t=2,p=1$c2FsdDI$bmV3aGFzaA";
+  ASSERT_TRUE(index_->put_user(changed).has_value());
+  EXPECT_TRUE(by_hash(hash_of('1'))->revoked);
+  EXPECT_TRUE(by_hash(hash_of('3'))->revoked);
+  EXPECT_FALSE(by_hash(hash_of('2'))->revoked);
+  EXPECT_EQ(index_->find_user("alice").value()->password_hash, changed.password_hash);
+}
+
 // ---- scopes of users and peers ----
 
 using AccountScopes = Tokens;

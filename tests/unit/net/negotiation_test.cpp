@@ -99,6 +99,32 @@ TEST(SubOperations, SomeFailedIsWarningWithTheFailedUids) {
   EXPECT_EQ(ops.failed_uids, (std::vector<std::string>{"1.2", "1.3"}));
 }
 
+TEST(SubOperations, TheAuditNamesAFailureWheneverAnInstanceWasNotSent) {
+  SubOperations all_sent;
+  all_sent.remaining = 2;
+  all_sent.record(0x0000, "1.1");
+  all_sent.record(0xB007, "1.2");  // a warning: sent
+  EXPECT_EQ(all_sent.failure_reason(2), "");
+
+  SubOperations none;
+  none.remaining = 3;
+  for (const char* uid : {"1.1", "1.2", "1.3"}) none.record_failure(uid);
+  EXPECT_EQ(none.failure_reason(3), "all 3 sub-operations failed");
+
+  SubOperations partial;
+  partial.remaining = 3;
+  partial.record(0x0000, "1.1");
+  partial.record(0xA700, "1.2");
+  partial.record_failure("1.3");
+  EXPECT_EQ(partial.failure_reason(3), "2 of 3 sub-operations failed or were not attempted");
+
+  // Cancelled after one: the rest were not attempted.
+  SubOperations cancelled;
+  cancelled.remaining = 4;
+  cancelled.record(0x0000, "1.1");
+  EXPECT_EQ(cancelled.failure_reason(4), "3 of 4 sub-operations failed or were not attempted");
+}
+
 TEST(SubOperations, AllFailedIsRefusedAndWarningsAreNotFailures) {
   SubOperations failed;
   failed.remaining = 1;

@@ -96,18 +96,19 @@ TEST_F(Pki, CreatesSelfSignedCaWithCriticalCaConstraintsAndPrivateKeyMode0600) {
   EXPECT_EQ(verify_against(ca.get(), ca.get(), X509_PURPOSE_ANY), 1);
 }
 
-TEST_F(Pki, IssuesClientCertificateThatVerifiesAgainstTheCaForClientAuth) {
+TEST_F(Pki, IssuesNodeCertificateValidForBothClientAndServerAuthentication) {
   auto issued = issue_client_cert(ca_cert_, ca_key_, "CT_SCANNER_1", 365, dir_ / "ct.pem", dir_ / "ct.key");
   ASSERT_TRUE(issued.has_value()) << issued.error().message;
   Cert ca = load_cert(ca_cert_);
   Cert cert = load_cert(issued->cert_file);
   ASSERT_TRUE(cert);
   EXPECT_EQ(common_name(cert.get()), "CT_SCANNER_1");
+  // A DICOM node is SCU and SCP: as a C-MOVE destination it is a TLS server.
   EXPECT_EQ(verify_against(cert.get(), ca.get(), X509_PURPOSE_SSL_CLIENT), 1);
-  EXPECT_NE(verify_against(cert.get(), ca.get(), X509_PURPOSE_SSL_SERVER), 1);  // clientAuth only
+  EXPECT_EQ(verify_against(cert.get(), ca.get(), X509_PURPOSE_SSL_SERVER), 1);
   EXPECT_EQ(X509_check_ca(cert.get()), 0);
   EXPECT_TRUE(X509_get_extended_key_usage(cert.get()) & XKU_SSL_CLIENT);
-  EXPECT_FALSE(X509_get_extended_key_usage(cert.get()) & XKU_SSL_SERVER);
+  EXPECT_TRUE(X509_get_extended_key_usage(cert.get()) & XKU_SSL_SERVER);
   EXPECT_EQ(X509_get_signature_nid(cert.get()), NID_sha256WithRSAEncryption);
   EXPECT_EQ(file_mode(issued->key_file), 0600u);
   auto key = load_key(issued->key_file);
@@ -229,6 +230,101 @@ TEST_F(Pki, RefusesToIssueWithAKeyThatIsNotTheCasOrWithALeafAsCa) {
   ASSERT_TRUE(leaf.has_value());
   EXPECT_FALSE(issue_client_cert(dir_ / "leaf.pem", dir_ / "leaf.key", "X", 10, dir_ / "x.pem", dir_ / "x.key"));
   EXPECT_FALSE(cert_file_sha256(dir_ / "missing.pem").has_value());
+}
+
+TEST_F(Pki, NodeCertificatesLiveAtMostTwoYears) {
+  EXPECT_EQ(kMaxClientDays, 730);
+  auto ok = issue_client_cert(ca_cert_, ca_key_, "OK", 730, dir_ / "ok.pem", dir_ / "ok.key");
+  ASSERT_TRUE(ok.has_value()) << ok.error().message;
+  auto too_long = issue_client_cert(ca_cert_, ca_key_, "LONG", 731, dir_ / "l.pem", dir_ / "l.key");
+  ASSERT_FALSE(too_long.has_value());
+  EXPECT_EQ(too_long.error().code, Errc::invalid_argument);
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "l.key"));
+}
+
+// X509_verify_cert with the CA and, when given, its CRL (CRL check on the leaf).
+int verify_with_crl(X509* cert, X509* ca, const std::filesystem::path& crl_file) {
+  X509_STORE* store = X509_STORE_new();
+  X509_STORE_add_cert(store, ca);
+  if (FILE* f = std::fopen(crl_file.c_str(), "r")) {
+    X509_CRL* crl = PEM_read_X509_CRL(f, nullptr, nullptr, nullptr);
+    std::fclose(f);
+    if (crl) {
+      X509_STORE_add_crl(store, crl);
+      X509_CRL_free(crl);
+    }
+    X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
+  }
+  X509_STORE_CTX* ctx = X509_STORE_CTX_new();
+  X509_STORE_CTX_init(ctx, store, cert, nullptr);
+  const int rc = X509_verify_cert(ctx);
+  X509_STORE_CTX_free(ctx);
+  X509_STORE_free(store);
+  return rc;
+}
+
+TEST_F(Pki, RevokingASerialPutsItOnACrlSignedByTheCaThatRefusesTheCertificate) {
+  auto a = issue_client_cert(ca_cert_, ca_key_, "A", 30, dir_ / "a.pem", dir_ / "a.key");
+  auto b = issue_client_cert(ca_cert_, ca_key_, "B", 30, dir_ / "b.pem", dir_ / "b.key");
+  ASSERT_TRUE(a && b);
+  auto info = cert_file_info(a->cert_file);
+  ASSERT_TRUE(info.has_value()) << info.error().message;
+  EXPECT_EQ(info->common_name, "A");
+  EXPECT_EQ(info->sha256, a->sha256);
+  const auto crl = dir_ / "pki" / "crl.pem";
+  auto none = revoked_serials(crl);
+  ASSERT_TRUE(none.has_value());
+  EXPECT_TRUE(none->empty());
+
+  // Typed with colons and lower case: the same serial.
+  std::string typed;
+  for (std::size_t i = 0; i < info->serial.size(); ++i) {
+    if (i > 0 && i % 2 == 0) typed += ':';
+    typed += static_cast<char>(std::tolower(static_cast<unsigned char>(info->serial[i])));
+  }
+  auto added = revoke_serials(ca_cert_, ca_key_, crl, {typed});
+  ASSERT_TRUE(added.has_value()) << added.error().message;
+  EXPECT_EQ(*added, std::vector<std::string>{info->serial});
+  EXPECT_EQ(*revoked_serials(crl), std::vector<std::string>{info->serial});
+  EXPECT_EQ(file_mode(crl), 0644u);
+
+  Cert ca = load_cert(ca_cert_);
+  Cert ca_cert = load_cert(a->cert_file), other = load_cert(b->cert_file);
+  EXPECT_NE(verify_with_crl(ca_cert.get(), ca.get(), crl), 1);   // revoked
+  EXPECT_EQ(verify_with_crl(other.get(), ca.get(), crl), 1);     // still fine
+  // Revoking again adds nothing; a second serial keeps the first.
+  EXPECT_TRUE(revoke_serials(ca_cert_, ca_key_, crl, {info->serial})->empty());
+  auto info_b = cert_file_info(b->cert_file);
+  ASSERT_TRUE(info_b.has_value());
+  ASSERT_TRUE(revoke_serials(ca_cert_, ca_key_, crl, {info_b->serial}).has_value());
+  EXPECT_EQ(revoked_serials(crl)->size(), 2u);
+  EXPECT_NE(verify_with_crl(other.get(), ca.get(), crl), 1);
+  // Nonsense and a key that is not the CA's are refused.
+  EXPECT_FALSE(revoke_serials(ca_cert_, ca_key_, crl, {"not-hex"}).has_value());
+  ASSERT_TRUE(create_ca(dir_ / "ca2.pem", dir_ / "ca2.key", "CA 2"));
+  EXPECT_FALSE(revoke_serials(ca_cert_, dir_ / "ca2.key", crl, {"01"}).has_value());
+}
+
+TEST_F(Pki, RevokesTheRecordedCertificatesOfAPeerByPinOrCommonName) {
+  const auto crl = dir_ / "pki" / "crl.pem";
+  const auto issued = issued_dir_for(crl);
+  auto by_cn = issue_client_cert(ca_cert_, ca_key_, "CT1", 30, dir_ / "ct1.pem", dir_ / "ct1.key");
+  auto pinned = issue_client_cert(ca_cert_, ca_key_, "Viewer laptop", 30, dir_ / "v.pem", dir_ / "v.key");
+  auto other = issue_client_cert(ca_cert_, ca_key_, "MR1", 30, dir_ / "mr1.pem", dir_ / "mr1.key");
+  ASSERT_TRUE(by_cn && pinned && other);
+  for (const auto& f : {by_cn->cert_file, pinned->cert_file, other->cert_file})
+    ASSERT_TRUE(record_issued(f, issued).has_value());
+  auto listed = list_issued(issued);
+  ASSERT_TRUE(listed.has_value());
+  EXPECT_EQ(listed->size(), 3u);
+
+  auto revoked = revoke_peer_certificates(ca_cert_, ca_key_, crl, "CT1", pinned->sha256);
+  ASSERT_TRUE(revoked.has_value()) << revoked.error().message;
+  EXPECT_EQ(revoked->size(), 2u);
+  const auto on_crl = *revoked_serials(crl);
+  EXPECT_NE(std::ranges::find(on_crl, cert_file_info(by_cn->cert_file)->serial), on_crl.end());
+  EXPECT_NE(std::ranges::find(on_crl, cert_file_info(pinned->cert_file)->serial), on_crl.end());
+  EXPECT_EQ(std::ranges::find(on_crl, cert_file_info(other->cert_file)->serial), on_crl.end());
 }
 
 } // namespace

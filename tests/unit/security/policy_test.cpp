@@ -131,12 +131,50 @@ TEST_F(Association, IgnoresInsignificantSpacesInAeTitles) {
   EXPECT_TRUE(decide(r).accepted);
 }
 
-TEST_F(Association, RefusesBlockedSourceBeforeLookingAtAnythingElse) {
-  for (int i = 0; i < 3; ++i) failures_.record_failure("10.0.0.5", clock_.t);
-  const int lookups = accounts_.peer_lookups;
-  Decision d = decide(ct_request());
-  expect_refused(d, "blocked");
-  EXPECT_EQ(accounts_.peer_lookups, lookups);
+TEST_F(Association, ABlockedSourceAdmitsOnlyARegisteredPeerWithItsBoundCertificateOrIdentity) {
+  // A modality behind the same NAT as a guesser keeps the archive.
+  for (const char* ip : {"10.0.0.5", "192.168.1.20", "10.0.3.3"})
+    for (int i = 0; i < 3; ++i) failures_.record_failure(ip, clock_.t);
+  ASSERT_TRUE(failures_.is_blocked("10.0.0.5", clock_.t));
+  Decision ok = decide(ct_request());
+  ASSERT_TRUE(ok.accepted) << ok.reason;
+  EXPECT_EQ(ok.principal.name, "CT_SCANNER_1");
+  // Everything else from it is refused: a caller that is not registered, a
+  // certificate bound to another peer, the wrong called AE ...
+  auto stranger = ct_request();
+  stranger.calling_ae = "STRANGER";
+  expect_refused(decide(stranger), "not registered");
+  auto wrong_cert = ct_request();
+  wrong_cert.client_cert_cn = "OTHER";
+  expect_refused(decide(wrong_cert), "not bound");
+  auto wrong_called = ct_request();
+  wrong_called.called_ae = "GUESS";
+  expect_refused(decide(wrong_called), "called AE");
+  // ... and a peer proven by nothing but its address and AE title.
+  AssociationRequest plain;
+  plain.calling_ae = "LEGACY_US";
+  plain.called_ae = "TRESOR";
+  plain.source_ip = "192.168.1.20";
+  plain.transport = Transport::plaintext;
+  expect_refused(decide(plain), "blocked");
+  // A peer whose method is user identity (no client certificate) gets in with a valid one only.
+  Peer ws;
+  ws.ae_title = "WEBSTATION";
+  ws.hosts = {"10.0.3.3"};
+  ws.operations = {Operation::echo};
+  ws.require_user_identity = true;
+  accounts_.put_peer(ws);
+  AssociationRequest id;
+  id.calling_ae = "WEBSTATION";
+  id.called_ae = "TRESOR";
+  id.source_ip = "10.0.3.3";
+  expect_refused(decide(with_identity(id, 2, "alice", "not the passcode")), "wrong passcode");
+  Decision with_user = decide(with_identity(id, 2, "alice", kPasscode));
+  ASSERT_TRUE(with_user.accepted) << with_user.reason;
+  EXPECT_EQ(with_user.principal.user, "alice");
+  // Failures during the block do not extend it.
+  clock_.t += 901s;
+  EXPECT_FALSE(failures_.is_blocked("10.0.0.5", clock_.t));
 }
 
 TEST_F(Association, RefusesCalledAeTitleThatIsNotOurs) {
@@ -324,14 +362,18 @@ TEST_F(Association, EveryRefusalCountsAndTheThirdOneBlocksTheSource) {
   Decision third = decide(bad);
   EXPECT_FALSE(third.accepted);
   EXPECT_TRUE(third.source_now_blocked);
-  // Now even a fully valid request from that address is refused ...
-  expect_refused(decide(ct_request()), "blocked");
+  // Now a caller without a bound credential is refused from that address,
+  // but the registered peer with its certificate is not (it is not the guesser) ...
+  EXPECT_TRUE(failures_.is_blocked("10.0.0.5", clock_.t));
+  expect_refused(decide(bad), "not registered");
+  EXPECT_TRUE(decide(ct_request()).accepted);
   // ... while another source is unaffected.
   auto other = ct_request();
   other.source_ip = "10.0.0.6";
   EXPECT_TRUE(decide(other).accepted);
   // The block ends with time.
   clock_.t += 901s;
+  EXPECT_FALSE(failures_.is_blocked("10.0.0.5", clock_.t));
   EXPECT_TRUE(decide(ct_request()).accepted);
 }
 
@@ -385,7 +427,7 @@ TEST_F(Association, UserWithAResearcherRoleOnlyGetsNoOperationAtAll) {
   EXPECT_TRUE(d.principal.operations.empty());
 }
 
-TEST_F(Association, TheUsersScopeReplacesThePeersScope) {
+TEST_F(Association, TheUsersScopeIntersectsThePeersScopeAndNeverWidensIt) {
   Peer ct = accounts_.peers.at("CT_SCANNER_1");
   ct.scope = scope_of_institution("North Hospital");
   accounts_.put_peer(ct);
@@ -394,7 +436,82 @@ TEST_F(Association, TheUsersScopeReplacesThePeersScope) {
   accounts_.put_user(alice);
   Decision d = decide(with_identity(ct_request(), 5, token("alice")));
   ASSERT_TRUE(d.accepted) << d.reason;
+  // Nothing both admit: a present but empty scope (admits nothing), never South Clinic.
+  ASSERT_TRUE(d.principal.scope.has_value());
+  EXPECT_EQ(d.principal.scope, Scope{});
+  // Overlapping scopes keep what both name.
+  alice.scope->institutions.push_back("North Hospital");
+  accounts_.put_user(alice);
+  Decision both = decide(with_identity(ct_request(), 5, token("alice")));
+  ASSERT_TRUE(both.accepted) << both.reason;
+  EXPECT_EQ(both.principal.scope, scope_of_institution("North Hospital"));
+}
+
+TEST_F(Association, AUsersScopeStillAppliesWhenThePeerHasNone) {
+  User alice = accounts_.users.at("alice");
+  alice.scope = scope_of_institution("South Clinic");
+  accounts_.put_user(alice);
+  Decision d = decide(with_identity(ct_request(), 5, token("alice")));
+  ASSERT_TRUE(d.accepted) << d.reason;
   EXPECT_EQ(d.principal.scope, scope_of_institution("South Clinic"));
+}
+
+TEST_F(Association, UnlimitedFindComesFromNeitherThePeerNorTheUserAlone) {
+  // WORKSTATION has unlimited_find; with a user behind it the association does not.
+  AssociationRequest r;
+  r.calling_ae = "WORKSTATION";
+  r.called_ae = "TRESOR";
+  r.source_ip = "10.0.1.7";
+  r.client_cert_present = true;
+  r.client_cert_sha256 = std::string(64, 'a');
+  Decision alone = decide(r);
+  ASSERT_TRUE(alone.accepted) << alone.reason;
+  EXPECT_TRUE(alone.principal.unlimited_find);
+  Decision with_user = decide(with_identity(r, 2, "alice", kPasscode));
+  ASSERT_TRUE(with_user.accepted) << with_user.reason;
+  EXPECT_FALSE(with_user.principal.unlimited_find);
+}
+
+// --- Certificate pins, transports -------------------------------------------
+
+TEST_F(Association, PinnedPeerMustPresentItsCertificateEvenWithAValidUserIdentity) {
+  AssociationRequest r;
+  r.calling_ae = "WORKSTATION";
+  r.called_ae = "TRESOR";
+  r.source_ip = "10.0.1.7";
+  r.client_cert_present = false;
+  expect_refused(decide(with_identity(r, 2, "alice", kPasscode)), "certificate pin");
+  expect_refused(decide(with_identity(r, 5, token("alice"))), "certificate pin");
+}
+
+TEST_F(Association, RefusesPasscodeUserIdentityOnThePlaintextListener) {
+  AssociationRequest r;
+  r.calling_ae = "LEGACY_US";
+  r.called_ae = "TRESOR";
+  r.source_ip = "192.168.1.20";
+  r.transport = Transport::plaintext;
+  Decision d = decide(with_identity(r, 2, "alice", kPasscode));
+  expect_refused(d, "plaintext listener");
+  EXPECT_EQ(d.reason.find(kPasscode), std::string::npos);
+}
+
+TEST_F(Association, LegacyTlsListenerServesOnlyPeersMarkedLegacyTls) {
+  config_.dimse.legacy_tls_enabled = true;
+  auto r = ct_request();
+  r.transport = Transport::legacy_tls;
+  expect_refused(decide(r), "legacy TLS transport not allowed");
+  Peer ct = accounts_.peers.at("CT_SCANNER_1");
+  ct.legacy_tls = true;
+  accounts_.put_peer(ct);
+  Decision d = decide(r);
+  ASSERT_TRUE(d.accepted) << d.reason;
+  // Still mutual TLS: the certificate must be bound to the peer.
+  r.client_cert_cn = "OTHER";
+  expect_refused(decide(r), "client certificate not bound");
+  failures_.reset("10.0.0.5");
+  config_.dimse.legacy_tls_enabled = false;
+  r.client_cert_cn = "CT_SCANNER_1";
+  expect_refused(decide(r), "legacy TLS listener is disabled");
 }
 
 TEST_F(Association, AUserWithoutScopeKeepsThePeersScope) {
@@ -410,6 +527,65 @@ TEST_F(Association, AUserWithoutScopeKeepsThePeersScope) {
   Decision all = decide(with_identity(ct_request(), 5, token("alice")));
   ASSERT_TRUE(all.accepted) << all.reason;
   EXPECT_FALSE(all.principal.scope.has_value());
+}
+
+// --- Peer registration rules shared by the CLI and the REST API ---------------
+
+Peer registration(std::vector<std::string> hosts) {
+  Peer p;
+  p.ae_title = "CT1";
+  p.hosts = std::move(hosts);
+  p.operations = {Operation::echo, Operation::store};
+  return p;
+}
+
+TEST(PeerValidation, RefusesPlaintextOrLegacyTlsForAPeerAtAPublicAddress) {
+  Peer p = registration({"10.0.0.5", "203.0.113.7"});
+  EXPECT_FALSE(validate_peer(p).has_value()) << "TLS peers may be anywhere";
+  p.allow_plaintext = true;
+  auto problem = validate_peer(p);
+  ASSERT_TRUE(problem.has_value());
+  EXPECT_NE(problem->find("203.0.113.7"), std::string::npos) << *problem;
+  p.allow_plaintext = false;
+  p.legacy_tls = true;
+  ASSERT_TRUE(validate_peer(p).has_value());
+  p.hosts = {"10.0.0.5", "127.0.0.1", "172.16.4.4", "192.168.0.9"};
+  EXPECT_FALSE(validate_peer(p).has_value());
+}
+
+TEST(PeerValidation, RefusesMalformedRegistrations) {
+  EXPECT_TRUE(validate_peer(registration({})).has_value());
+  EXPECT_TRUE(validate_peer(registration({"10.0.0.300"})).has_value());
+  EXPECT_TRUE(validate_peer(registration({"10.0.0.1", "10.0.0.1"})).has_value());
+  EXPECT_TRUE(validate_peer(registration(std::vector<std::string>(17, "10.0.0.1"))).has_value());
+  Peer p = registration({"10.0.0.1"});
+  p.operations.insert(Operation::admin);
+  EXPECT_TRUE(validate_peer(p).has_value());
+  p = registration({"10.0.0.1"});
+  p.operations.clear();
+  EXPECT_TRUE(validate_peer(p).has_value());
+  p = registration({"10.0.0.1"});
+  p.cert_sha256 = std::string(64, 'A');  // upper case: the stored form is lower case
+  EXPECT_TRUE(validate_peer(p).has_value());
+  p.cert_sha256 = std::string(64, 'a');
+  EXPECT_FALSE(validate_peer(p).has_value());
+  p.ae_title = "BAD\\AE";
+  EXPECT_TRUE(validate_peer(p).has_value());
+}
+
+TEST(ScopeIntersection, KeepsOnlyWhatBothAdmitAndNeverWidens) {
+  Scope a;
+  a.institutions = {"North", "South"};
+  a.labels = {"trial-1"};
+  Scope b;
+  b.institutions = {"South", "East"};
+  EXPECT_EQ(intersect_scopes(std::nullopt, std::nullopt), std::nullopt);
+  EXPECT_EQ(intersect_scopes(a, std::nullopt), a);
+  EXPECT_EQ(intersect_scopes(std::nullopt, b), b);
+  Scope both;
+  both.institutions = {"South"};
+  EXPECT_EQ(intersect_scopes(a, b), both);
+  EXPECT_EQ(intersect_scopes(b, a), both);
 }
 
 } // namespace

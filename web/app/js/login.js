@@ -2,10 +2,8 @@
 // token for this tab and goes to ?next= (a same-origin path) or "/".
 import { clearSession, notice, safeNext, setCsrfToken } from './api.js';
 
-const LOCKED_OR_WRONG =
-  'Wrong user name or password, or the account is locked after too many failed attempts. ' +
-  'Try again later or ask an administrator.';
-const BUSY = 'Tresor is busy or too many log-in attempts came from here. Wait a minute and try again.';
+const WRONG = 'Wrong user name or password.';
+const BUSY = 'Too many log-in attempts for this account or from here, or Tresor is busy. Wait a little and try again.';
 
 const form = document.getElementById('login');
 const submit = document.getElementById('submit');
@@ -13,8 +11,8 @@ const next = new URLSearchParams(location.search).get('next');
 if (next) document.getElementById('expired').hidden = false;
 
 function messageFor(status) {
-  if (status === 401) return LOCKED_OR_WRONG;
-  if (status === 429 || status === 503) return BUSY;
+  if (status === 401) return WRONG;
+  if (status === 429 || status === 503) return BUSY;  // throttled (Retry-After): never a lock
   if (status === 400) return 'Enter a user name and a password.';
   return `Log-in failed (HTTP ${status}). Try again later.`;
 }

@@ -31,7 +31,7 @@ async function loadBlocked() {
     const blocked = await api.get('/api/security/blocked');
     blocked.sort((a, b) => a.until - b.until);
     fillTable(tbody, blocked, (b) => el('tr', {},
-      el('td', { class: 'mono' }, b.source),
+      el('td', { class: 'mono' }, b.account ? `${b.account}${b.source ? ' from ' + b.source : ' (account)'}` : b.source),
       el('td', {}, formatTime(b.until)),
       el('td', {}, remaining(b.until))), 3, 'No address is blocked.');
   } catch (err) {

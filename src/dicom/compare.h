@@ -1,0 +1,38 @@
+// Is a re-sent instance the same data set as the stored one, once decoded?
+// DCMTK-free interface (services/ uses it).
+// Contract for same_dataset():
+//  - a and b are Part-10 files that passed inspect_file (a stored blob and
+//    a newly received object with the same SOP Instance UID);
+//  - each data set is decoded to Explicit VR Little Endian with DCMTK's
+//    codecs (JPEG, JPEG-LS, RLE; the RLE fragments checked first) and the two
+//    are compared attribute by attribute, in tag order, nested sequences
+//    included: same tags, same number of items, same values. Ignored: the
+//    preamble and group 0002 (not part of the data set), group length
+//    elements (gggg,0000), Data Set Trailing Padding (FFFC,FFFC), how
+//    lengths are encoded (defined or undefined), the byte order, the VR an
+//    implicit-VR encoding left unknown (the value bytes are compared), and
+//    the padding of string values (trailing spaces and NULs). Native Pixel
+//    Data is compared over the bytes of the declared frames (Rows x Columns
+//    x SamplesPerPixel x BitsAllocated x NumberOfFrames): bytes after them
+//    are padding, not pixels;
+//  - pixels are compared bit for bit: a lossy-compressed copy of a lossless
+//    original decodes to other pixels (and says LossyImageCompression=01),
+//    so it is a different data set. There is no tolerance rule: a PACS cannot
+//    tell a lossy re-send from a tampered image;
+//  - unsupported when either cannot be decoded here (JPEG 2000, video: no
+//    DCMTK codec in Debian's 3.6.7) or declares more than max_decoded_bytes
+//    of pixels (the comparison holds both decoded objects in memory);
+//    corrupt when either cannot be parsed. The caller keeps its refusal then.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include "core/error.h"
+
+namespace tresor::dicom {
+
+inline constexpr std::uint64_t kDefaultMaxCompareBytes = 256ull << 20;  // decoded pixels per object
+
+Result<bool> same_dataset(const std::filesystem::path& a, const std::filesystem::path& b,
+                          std::uint64_t max_decoded_bytes = kDefaultMaxCompareBytes);
+
+} // namespace tresor::dicom
