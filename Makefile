@@ -8,7 +8,7 @@ TRESOR := ./$(BUILD_DIR)/app/tresor
 PACKAGES := build-essential cmake pkg-config libdcmtk-dev dcmtk libssl-dev libsqlite3-dev \
 	nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev libsodium-dev \
 	libgtest-dev libgmock-dev python3 python3-pydicom openssl zlib1g-dev \
-	libboost-dev libboost-system-dev libjpeg62-turbo-dev libpng-dev chromium
+	libboost-dev libboost-system-dev libjpeg62-turbo-dev libpng-dev libopenjp2-7-dev chromium
 
 .PHONY: all deps npm-deps web build run test bench bench-web bench-load clean
 
@@ -108,7 +108,7 @@ FUZZ_BUILD_DIR := $(HARDEN_BUILD_DIR)
 FUZZ_CXX := clang++-16
 # Debian 12's default clang (14) cannot compile std::expected; clang-16 can.
 FUZZ_PACKAGES := clang-16 libclang-rt-16-dev llvm-16
-FUZZ_TARGETS := fuzz_multipart fuzz_accept fuzz_qido fuzz_jwt fuzz_dicom_inspect fuzz_dimse_command fuzz_dimse_pdu fuzz_admin_api
+FUZZ_TARGETS := fuzz_multipart fuzz_accept fuzz_qido fuzz_jwt fuzz_dicom_inspect fuzz_j2k fuzz_dimse_command fuzz_dimse_pdu fuzz_admin_api
 FUZZ_SECONDS ?= 60
 HARDEN_FUZZ_SECONDS ?= 20
 # CI fuzzes from a fixed seed. That fixes the first mutations only: coverage feedback

@@ -9,6 +9,7 @@
 
 #include "commands.h"
 #include "instance.h"
+#include "security/device_cookie.h"
 #include "security/passwords.h"
 #include "security/pki.h"
 
@@ -68,6 +69,8 @@ Result<std::string> initialise(const fs::path& var, const std::string& ae, const
   auto server = security::issue_server_cert(pki / "ca.crt", pki / "ca.key", ae, dns, ips, pki / "server.crt",
                                             pki / "server.key");
   if (!server) return fail(server.error().code, "issuing the server certificate: " + server.error().message);
+  if (auto devices = security::DeviceCookies::load_or_create(var / "device_cookie.key"); !devices)
+    return fail(devices.error().code, "creating the device-cookie key: " + devices.error().message);
 
   const fs::path final_file = var / "tresor.toml";
   const fs::path temp_file = var / "tresor.toml.new";

@@ -111,7 +111,16 @@ int cmd_serve(const Global& global) {
   }
 
   // HTTPS: DICOMweb, REST API. The same services, the same audit.
-  security::HttpAuthenticator http_auth(config, inst.accounts(), jwt.get(), inst.clock(), inst.audit(), login_throttle);
+  // Device cookies (login_throttle.h): the key is created at init, or here
+  // for an instance that predates them.
+  auto devices = security::DeviceCookies::load_or_create(config.device_key_file());
+  if (!devices) {
+    server->stop();
+    print_error("device-cookie key: " + devices.error().message);
+    return kExitFailed;
+  }
+  security::HttpAuthenticator http_auth(config, inst.accounts(), jwt.get(), inst.clock(), inst.audit(), login_throttle,
+                                        &*devices);
   http::Router router;
   http::Deps http_deps{config,         inst.ingest(),   inst.qido(),     inst.retrieve(), inst.index(),
                        inst.accounts(), http_auth,      inst.audit(),    inst.clock(),    config.store_dir() / "tmp",

@@ -118,6 +118,8 @@ struct Config {
   std::filesystem::path index_file() const { return var_dir / "index.db"; }
   std::filesystem::path store_dir() const { return var_dir / "store"; }
   std::filesystem::path audit_file() const { return var_dir / "audit" / "audit.jsonl"; }
+  // The device-cookie MAC key (security/device_cookie.h): secret, mode 0600.
+  std::filesystem::path device_key_file() const { return var_dir / "device_cookie.key"; }
 };
 
 Result<Config> load(const std::filesystem::path& file);

@@ -79,6 +79,8 @@ std::vector<Finding> exposure_check(const Config& c, AccountRepository& accounts
     check_file(out, c.tls.crl_file, "certificate revocation list", c, false);
   if (!c.tls.ca_key_file.empty() && fs::exists(c.tls.ca_key_file, ec))
     check_file(out, c.tls.ca_key_file, "CA private key", c, true);
+  // The device-cookie key (created by init or the first serve): anyone reading it can mint device cookies.
+  if (fs::exists(c.device_key_file(), ec)) check_file(out, c.device_key_file(), "device-cookie key", c, true);
 
   if (auto peers = accounts.list_peers(); !peers) {
     out.push_back({"the registered peers cannot be read: " + peers.error().message,

@@ -186,7 +186,9 @@ const Option kOptions[] = {
      [](Config& c) -> FieldRef { return &c.login.account_burst; }, 1, 10000},
     {"login", "known_good_days",
      "An (account, address) pair that logged in successfully is known good for this many days: exempt from the "
-     "account ceiling, never refused outright (at most delayed).",
+     "account ceiling, never refused outright (at most delayed). A login also sets a device cookie "
+     "(__Host-tresor_device, MAC key in device_cookie.key next to this file) valid this long: that browser is exempt from the "
+     "account ceiling from any address, within its own per-device delays and refusal.",
      [](Config& c) -> FieldRef { return &c.login.known_good_days; }, 1, 3650},
     {"login", "source_max_failures", "Failed HTTP authentications from one source address ...",
      [](Config& c) -> FieldRef { return &c.login.source_max_failures; }, 1, 1000000},

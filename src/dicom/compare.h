@@ -4,7 +4,10 @@
 //  - a and b are Part-10 files that passed inspect_file (a stored blob and
 //    a newly received object with the same SOP Instance UID);
 //  - each data set is decoded to Explicit VR Little Endian with DCMTK's
-//    codecs (JPEG, JPEG-LS, RLE; the RLE fragments checked first) and the two
+//    codecs (JPEG, JPEG-LS, RLE; the RLE fragments checked first) or, for
+//    JPEG 2000 (1.2.840.10008.1.2.4.90/.91), with OpenJPEG (j2k_decode.h:
+//    each frame checked against the declared geometry, PhotometricInterpretation
+//    YBR_RCT/YBR_ICT read as the RGB the decoder returns) and the two
 //    are compared attribute by attribute, in tag order, nested sequences
 //    included: same tags, same number of items, same values. Ignored: the
 //    preamble and group 0002 (not part of the data set), group length
@@ -19,8 +22,9 @@
 //    original decodes to other pixels (and says LossyImageCompression=01),
 //    so it is a different data set. There is no tolerance rule: a PACS cannot
 //    tell a lossy re-send from a tampered image;
-//  - unsupported when either cannot be decoded here (JPEG 2000, video: no
-//    DCMTK codec in Debian's 3.6.7) or declares more than max_decoded_bytes
+//  - unsupported when either cannot be decoded here (JPEG 2000 Part 2,
+//    HTJ2K, video: no codec; JPEG 2000 with a BitsAllocated other than 8 or
+//    16) or declares more than max_decoded_bytes
 //    of pixels (the comparison holds both decoded objects in memory);
 //    corrupt when either cannot be parsed. The caller keeps its refusal then.
 #pragma once

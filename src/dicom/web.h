@@ -59,8 +59,10 @@ Result<FrameInfo> frame_info(const std::filesystem::path& file);
 // "*", the bytes are returned as stored (the compressed bitstream of an
 // encapsulated syntax, all fragments of that frame concatenated); if it is
 // Explicit VR Little Endian ("1.2.840.10008.1.2.1"), the frame is decoded to
-// native little-endian pixels (DCMTK codecs: JPEG, JPEG-LS, RLE; JPEG 2000 ->
-// unsupported). Anything else -> unsupported. `media_type` is set to the
+// native little-endian pixels (DCMTK codecs: JPEG, JPEG-LS, RLE; OpenJPEG:
+// JPEG 2000 .90/.91, corrupt when the codestream disagrees with the data
+// set's geometry; other syntaxes -> unsupported). Anything else ->
+// unsupported. `media_type` is set to the
 // matching media type (application/octet-stream, image/jpeg, image/jls,
 // image/jp2, image/x-dicom-rle, ...).
 struct Frame {
@@ -82,16 +84,19 @@ struct RenderOptions {
   std::uint32_t max_columns = 0;
 };
 // 8-bit grey (MONOCHROME1/2, VOI LUT or window applied) or RGB output,
-// encoded with libjpeg-turbo or libpng. unsupported for pixel data DCMTK
-// cannot decode.
+// encoded with libjpeg-turbo or libpng. unsupported for pixel data neither
+// DCMTK nor OpenJPEG (JPEG 2000 .90/.91) can decode; corrupt for a JPEG 2000
+// codestream that disagrees with the data set.
 Result<std::string> render(const std::filesystem::path& file, const RenderOptions& options);
 
 // ---- Transfer syntax conversion for WADO-RS / WADO-URI instance retrieval ----
 // Writes a Part-10 copy of `in` in `transfer_syntax_uid` to `out` (a new
 // file). Supported targets: Implicit/Explicit VR Little Endian and any
 // syntax DCMTK can encode from the stored one (decompression of JPEG,
-// JPEG-LS, RLE; encoding to JPEG-LS lossless / RLE / JPEG lossless). The
-// data set is otherwise unchanged. unsupported when DCMTK cannot convert.
+// JPEG-LS, RLE, and of JPEG 2000 .90/.91 with OpenJPEG; encoding to JPEG-LS
+// lossless / RLE / JPEG lossless). The data set is otherwise unchanged
+// (decoded JPEG 2000: YBR_RCT / YBR_ICT become RGB, PlanarConfiguration 0).
+// unsupported when nothing here can convert.
 Status transcode(const std::filesystem::path& in, const std::filesystem::path& out,
                  std::string_view transfer_syntax_uid);
 

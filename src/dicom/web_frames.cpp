@@ -92,15 +92,15 @@ Result<PixelGeometry> read_pixel_geometry(DcmDataset& ds) {
 
 } // namespace detail
 
-namespace {
-
-constexpr std::string_view kExplicitLittle = "1.2.840.10008.1.2.1";
-
-DcmPixelData* top_pixel_data(DcmDataset& ds) {
+DcmPixelData* detail::top_pixel_data(DcmDataset& ds) {
   DcmElement* e = nullptr;
   if (ds.findAndGetElement(DCM_PixelData, e, OFFalse).bad() || !e) return nullptr;
   return dynamic_cast<DcmPixelData*>(e);
 }
+
+namespace {
+
+constexpr std::string_view kExplicitLittle = "1.2.840.10008.1.2.1";
 
 // Native frame `index` (0-based), as stored or converted to little endian.
 // The bytes are read exactly as they are in the file; a big endian OW value
@@ -141,14 +141,11 @@ Result<std::string> native_frame(DcmPixelData& px, const detail::PixelGeometry& 
   return out;
 }
 
-// The fragments (indexes into the pixel sequence; item 0 is the Basic
-// Offset Table) of encapsulated frame `index` (0-based): [first, last).
-struct FragmentRange {
-  std::size_t first = 0;
-  std::size_t last = 0;
-};
+} // namespace
 
-bool starts_frame(DcmPixelItem& item) {
+namespace detail {
+
+static bool starts_frame(DcmPixelItem& item) {
   unsigned char head[12] = {};
   const Uint32 n = std::min<Uint32>(item.getLength(), sizeof head);
   if (n < 4 || item.getPartialValue(head, 0, n & ~1u).bad()) return false;
@@ -242,9 +239,24 @@ Result<std::string> encapsulated_frame(const std::vector<DcmPixelItem*>& items, 
   return out;
 }
 
+} // namespace detail
+
+namespace {
+
+using detail::encapsulated_frame;
+using detail::FragmentRange;
+using detail::locate_fragments;
+using detail::pixel_items;
+using detail::top_pixel_data;
+
 Result<std::string> decoded_frame(DcmDataset& ds, DcmPixelData& px, E_TransferSyntax stored,
                                   const detail::PixelGeometry& g, std::uint32_t index, FragmentRange r,
                                   const std::vector<DcmPixelItem*>& items) {
+  if (detail::is_jpeg2000(stored) && !DcmCodecList::canChangeCoding(stored, EXS_LittleEndianExplicit)) {
+    auto codestream = encapsulated_frame(items, r);
+    if (!codestream) return std::unexpected(codestream.error());
+    return detail::decode_j2k(ds, g, *codestream, detail::kMaxJ2kWorkingBytes);
+  }
   if (!DcmCodecList::canChangeCoding(stored, EXS_LittleEndianExplicit))
     return fail(Errc::unsupported, "no decoder for the stored transfer syntax");
   if (g.bits_allocated % 8 != 0) return fail(Errc::unsupported, "cannot decode this bit depth");

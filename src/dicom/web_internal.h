@@ -16,17 +16,21 @@
 #include <filesystem>
 #include <memory>
 #include <new>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcdatset.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dcpixel.h>
 #include <dcmtk/dcmdata/dcpxitem.h>
 #include <dcmtk/dcmdata/dcspchrs.h>
 #include <dcmtk/dcmdata/dcxfer.h>
 
 #include "core/error.h"
+#include "dicom/j2k_decode.h"
 
 namespace tresor::dicom::detail {
 
@@ -65,6 +69,41 @@ Status check_rle_fragments(DcmDataset& ds);
 
 // NumberOfFrames of a data set with top-level PixelData (>= 1), 0 without.
 std::uint32_t number_of_frames(DcmDataset& ds);
+
+// The top-level Pixel Data element, or nullptr.
+DcmPixelData* top_pixel_data(DcmDataset& ds);
+// The items of encapsulated pixel data (item 0: the Basic Offset Table);
+// corrupt when there is none or the sequence is malformed.
+Result<std::vector<DcmPixelItem*>> pixel_items(DcmPixelData& px);
+// The fragments (indexes into pixel_items(); item 0 is the Basic Offset
+// Table) of encapsulated frame `index` (0-based): [first, last).
+struct FragmentRange {
+  std::size_t first = 0;
+  std::size_t last = 0;
+};
+Result<FragmentRange> locate_fragments(const std::vector<DcmPixelItem*>& items, std::uint32_t frames,
+                                       std::uint32_t index);
+// The bytes of those fragments, concatenated (the frame's codestream).
+Result<std::string> encapsulated_frame(const std::vector<DcmPixelItem*>& items, FragmentRange r);
+
+// JPEG 2000 (j2k_dataset.cpp, with OpenJPEG: Debian's DCMTK 3.6.7 has no
+// codec for it). Part 1 lossless-only and lossy (1.2.840.10008.1.2.4.90/.91).
+bool is_jpeg2000(E_TransferSyntax xfer);
+// One encapsulated frame decoded to native little-endian pixels, checked
+// against the data set's Rows, Columns, SamplesPerPixel, BitsAllocated,
+// BitsStored and PixelRepresentation (j2k_decode.h).
+Result<std::string> decode_j2k(DcmDataset& ds, const PixelGeometry& g, std::string_view codestream,
+                               std::uint64_t max_output_bytes);
+// Replaces the data set's encapsulated JPEG 2000 Pixel Data by native Pixel
+// Data holding every frame decoded (OW for BitsAllocated 16, OB for 8), and
+// describes it as DCMTK's decoders do: PhotometricInterpretation YBR_RCT and
+// YBR_ICT become RGB (the codestream's component transform is undone by the
+// decoder), PlanarConfiguration 0. With `only_frame` (0-based), that frame
+// only, and NumberOfFrames (if present) becomes 1. unsupported when the
+// frames would exceed max_bytes; corrupt when a frame cannot be located or
+// decoded.
+Status decode_j2k_pixel_data(DcmDataset& ds, std::uint64_t max_bytes,
+                             std::optional<std::uint32_t> only_frame = std::nullopt);
 
 // Appends `in`, replacing each byte that does not start a valid UTF-8
 // sequence (RFC 3629: no overlongs, surrogates or code points > U+10FFFF)

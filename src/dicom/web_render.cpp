@@ -1,5 +1,6 @@
 // Rendered frames (PS3.18 8.3.5.1.3): DCMTK's DicomImage decodes one frame
-// (partial access: only that frame is read or decompressed), applies the
+// (partial access: only that frame is read or decompressed; JPEG 2000: that
+// frame decoded with OpenJPEG first, j2k_dataset.cpp), applies the
 // modality and VOI transformations (MONOCHROME1 is inverted by DCMTK's
 // presentation), optionally scales down, and hands out 8-bit grey or RGB
 // pixels that libjpeg-turbo or libpng encode.
@@ -204,8 +205,15 @@ Result<std::string> render(const fs::path& file, const RenderOptions& options) {
     auto geometry = detail::read_pixel_geometry(ds);
     if (!geometry) return std::unexpected(geometry.error());
 
-    const E_TransferSyntax xfer = ds.getOriginalXfer();
-    if (DcmXfer(xfer).isEncapsulated()) {
+    E_TransferSyntax xfer = ds.getOriginalXfer();
+    std::uint32_t frame_index = options.frame - 1;
+    if (detail::is_jpeg2000(xfer) && !DcmCodecList::canChangeCoding(xfer, EXS_LittleEndianExplicit)) {
+      // OpenJPEG (j2k_dataset.cpp): the requested frame only, as native pixels.
+      if (auto s = detail::decode_j2k_pixel_data(ds, detail::kMaxJ2kWorkingBytes, frame_index); !s)
+        return std::unexpected(s.error());
+      xfer = EXS_LittleEndianExplicit;
+      frame_index = 0;
+    } else if (DcmXfer(xfer).isEncapsulated()) {
       if (!DcmCodecList::canChangeCoding(xfer, EXS_LittleEndianExplicit))
         return fail(Errc::unsupported, "no decoder for the stored transfer syntax");
       if (auto s = detail::check_rle_fragments(ds); !s) return std::unexpected(s.error());
@@ -219,7 +227,7 @@ Result<std::string> render(const fs::path& file, const RenderOptions& options) {
         return fail(Errc::corrupt, "pixel data shorter than its Rows, Columns and frames");
     }
 
-    DicomImage image(ff->get(), xfer, CIF_UsePartialAccessToPixelData, options.frame - 1, 1);
+    DicomImage image(ff->get(), xfer, CIF_UsePartialAccessToPixelData, frame_index, 1);
     if (image.getStatus() != EIS_Normal)
       return fail(Errc::unsupported, std::string("cannot decode the image: ") +
                                          DicomImage::getString(image.getStatus()));

@@ -2,6 +2,8 @@
 // retrieval. The stored file is only read; the copy is written next to `out`
 // under a temporary name and renamed into place, so a failed conversion
 // leaves no partial file behind.
+// JPEG 2000 objects are decoded with OpenJPEG (j2k_dataset.cpp), Debian's
+// DCMTK having no codec for them.
 // Lossy targets are refused unless the object is already stored in that
 // syntax: lossy re-encoding would change the pixel values (and DCMTK then
 // assigns a new SOP Instance UID), which is not a retrieval of the stored
@@ -77,7 +79,7 @@ Status transcode(const fs::path& in, const fs::path& out, std::string_view trans
     auto ff = detail::load_header(in);
     if (!ff) return std::unexpected(ff.error());
     DcmDataset& ds = *(*ff)->getDataset();
-    const E_TransferSyntax stored = ds.getOriginalXfer();
+    E_TransferSyntax stored = ds.getOriginalXfer();
 
     TempOut tmp(out);
     if (!tmp.ok()) return fail(Errc::io_error, "cannot create the output file");
@@ -90,6 +92,14 @@ Status transcode(const fs::path& in, const fs::path& out, std::string_view trans
     }
 
     const bool has_pixels = detail::number_of_frames(ds) > 0;
+    if (has_pixels && detail::is_jpeg2000(stored) && !DcmCodecList::canChangeCoding(stored, EXS_LittleEndianExplicit)) {
+      // OpenJPEG (j2k_dataset.cpp): the pixel data becomes native, and is
+      // converted from there like any native object.
+      if (target.isEncapsulated() && target.isLossy())
+        return fail(Errc::unsupported, "lossy conversion of a stored object is not offered");
+      if (auto s = detail::decode_j2k_pixel_data(ds, detail::kMaxJ2kWorkingBytes); !s) return std::unexpected(s.error());
+      stored = EXS_LittleEndianExplicit;
+    }
     if (has_pixels) {
       if (target.isEncapsulated() && target.isLossy())
         return fail(Errc::unsupported, "lossy conversion of a stored object is not offered");

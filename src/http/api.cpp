@@ -5,6 +5,10 @@
 //    requests with the cookie must send in X-CSRF-Token (like every
 //    state-changing request, login itself must be same-origin JSON: see
 //    server_util.h check_state_changing, so no other site logs a browser in);
+//    with it, the device cookie __Host-tresor_device (same attributes,
+//    Max-Age = login.known_good_days; security/device_cookie.h), which the
+//    browser presents at its next logins: a valid one for the account is
+//    exempt from the account's guess ceiling (login_throttle.h);
 //  - personal API tokens may be created with a password (Basic) or a
 //    log-in session (itself opened with a password), never with another
 //    token (a stolen token cannot mint successors); with a bearer JWT only
@@ -67,20 +71,34 @@ std::string cookie(const std::string& value, std::int64_t max_age) {
   return std::string(detail::kSessionCookie) + "=" + value + "; Path=/; Max-Age=" + std::to_string(max_age) + "; HttpOnly; Secure; SameSite=Strict";
 }
 
+// The device cookie (OWASP device cookies, security/device_cookie.h).
+constexpr std::string_view kDeviceCookie = "__Host-tresor_device";
+
+std::string device_cookie(const std::string& value, std::int64_t max_age) {
+  return std::string(kDeviceCookie) + "=" + value + "; Path=/; Max-Age=" + std::to_string(max_age) +
+         "; HttpOnly; Secure; SameSite=Strict";
+}
+
 // ---- session ----
 
 Response login(Request& req, const Deps& d) {
   auto body = parse_body(req);
   if (!body || !(*body)["username"].is_string() || !(*body)["password"].is_string())
     return bad("expected {\"username\": ..., \"password\": ...}");
-  auto result = d.auth.login((*body)["username"].get<std::string>(), (*body)["password"].get<std::string>(), req.source_ip);
+  // The device cookie is passed on as sent; DeviceCookies::verify() bounds and checks it.
+  auto result = d.auth.login((*body)["username"].get<std::string>(), (*body)["password"].get<std::string>(), req.source_ip,
+                             detail::find_cookie(req.headers, kDeviceCookie));
   if (!result) return error_response(result.error());
   json roles = json::array();
   auto user = d.accounts.find_user(result->principal.name);
   if (user && *user)
     for (Role r : (*user)->roles) roles.push_back(to_string(r));
   Response r = json_response(200, json{{"username", result->principal.name}, {"roles", roles}, {"csrf_token", result->csrf_token}});
-  r.set("Set-Cookie", cookie(result->session_id, result->max_age.count()));
+  // Two Set-Cookie fields (set() would replace one with the other); the
+  // session cookie last, for clients that keep only the last one.
+  if (!result->device_cookie.empty())
+    r.headers.emplace_back("Set-Cookie", device_cookie(result->device_cookie, result->device_max_age.count()));
+  r.headers.emplace_back("Set-Cookie", cookie(result->session_id, result->max_age.count()));
   return r;
 }
 
@@ -293,7 +311,7 @@ void add_api_routes(Router& router, const Deps& deps) {
     router.add(std::move(r));
   };
   add(Method::post, "/api/login", std::nullopt, BodyKind::small,
-      "Log in with {username, password}: session cookie + CSRF token", login, Auth::none);
+      "Log in with {username, password}: session and device cookies + CSRF token", login, Auth::none);
   add(Method::post, "/api/logout", std::nullopt, BodyKind::none, "End the session", logout);
   add(Method::get, "/api/me", std::nullopt, BodyKind::none, "Who am I: name, operations, scope", me);
   add(Method::get, "/api/tokens", std::nullopt, BodyKind::none, "My API tokens (?all=true: everyone's, admin)", list_tokens);

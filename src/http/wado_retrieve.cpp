@@ -46,14 +46,16 @@ bool is_native(std::string_view ts) {
          ts == "1.2.840.10008.1.2.1.99";
 }
 
-// Conversions DCMTK can do here: from native or a decodable compressed
-// syntax (JPEG family, JPEG-LS, RLE) to native. Nothing from JPEG 2000 / video.
+// Conversions dicom::transcode can do: from native or a decodable compressed
+// syntax (JPEG family, JPEG-LS, RLE with DCMTK; JPEG 2000 with OpenJPEG) to
+// native. Nothing from JPEG 2000 Part 2 / HTJ2K / video.
 bool can_convert(std::string_view from, std::string_view to) {
   if (from == to) return true;
   if (!is_native(to) || to == "1.2.840.10008.1.2.1.99") return false;
   if (is_native(from)) return true;
   return from.starts_with("1.2.840.10008.1.2.4.5") || from.starts_with("1.2.840.10008.1.2.4.6") ||
          from == "1.2.840.10008.1.2.4.70" || from == "1.2.840.10008.1.2.4.80" || from == "1.2.840.10008.1.2.4.81" ||
+         from == "1.2.840.10008.1.2.4.90" || from == "1.2.840.10008.1.2.4.91" ||  // OpenJPEG (dicom/j2k_decode.h)
          from == "1.2.840.10008.1.2.5";
 }
 

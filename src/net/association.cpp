@@ -449,6 +449,13 @@ void run_association(ServerContext& server, T_ASC_Association* assoc, security::
         server.deps.audit.record(alert);
         log::warn("dimse: source {} blocked after repeated association failures", rq.source_ip);
       }
+      if (!decision.alert.empty()) {  // an account's guess ceiling reached (policy.h)
+        audit::Event alert = e;
+        alert.type = audit::Type::security_alert;
+        alert.reason = decision.alert;
+        server.deps.audit.record(alert);
+        log::warn("dimse: {}", decision.alert);
+      }
       log::info("dimse: association from {} ({}, {}) refused", rq.calling_ae, rq.source_ip,
                 transport_name(transport));
       // The same answer for every refusal: the reason is for the audit only.

@@ -32,7 +32,8 @@
 //    users), and "disabled" is only reported after a correct password.
 //  - Password checks, in this order: the Basic cache (the exact right
 //    password verified in the last 5 minutes is no guess: never throttled);
-//    a blocked source (refused unless the pair is known good); the single
+//    a blocked source (refused unless the pair is known good or a valid
+//    device cookie of the account comes with the login); the single
 //    flight; LoginThrottle::admit() (refused: 429, nothing verified); the
 //    verification in the lane the admission says (a full shared lane: 503,
 //    the guess not charged); LoginThrottle::settle(). A pair's failures are
@@ -168,13 +169,14 @@ const char* to_string(AuthMethod method) noexcept {
 
 struct HttpAuthenticator::Impl {
   Impl(const config::Config& config, AccountRepository& accounts_in, const JwtVerifier* jwt_in, const Clock& clock_in,
-       audit::AuditSink& audit_in, LoginThrottle* shared_throttle)
+       audit::AuditSink& audit_in, LoginThrottle* shared_throttle, const DeviceCookies* devices_in)
       : http(config.http),
         login_limits(config.login),
         accounts(accounts_in),
         jwt(jwt_in),
         clock(clock_in),
         audit(audit_in),
+        devices(devices_in),
         own_throttle(shared_throttle ? nullptr : std::make_unique<LoginThrottle>(config.login)),
         throttle(shared_throttle ? *shared_throttle : *own_throttle),
         source_failures(config.login.source_max_failures, std::chrono::seconds(config.login.source_window_s),
@@ -198,6 +200,7 @@ struct HttpAuthenticator::Impl {
   const JwtVerifier* jwt;
   const Clock& clock;
   audit::AuditSink& audit;
+  const DeviceCookies* devices;                 // null: no device cookies
   std::unique_ptr<LoginThrottle> own_throttle;  // when no shared one was given (tests)
   LoginThrottle& throttle;                     // per (account, address) and per account; shared with DIMSE
   FailureTracker source_failures;
@@ -268,8 +271,9 @@ struct HttpAuthenticator::Impl {
   }
 
   // Username + password with throttling, lock-out, cache and audit.
+  // `device_cookie` (login only): see the header.
   Result<User> check_password(std::string_view username, std::string_view password, const std::string& source,
-                              std::string_view method, time_point now);
+                              std::string_view method, time_point now, std::string_view device_cookie = {});
   Result<Authenticated> basic(std::string_view param, const std::string& source, time_point now);
   Result<Authenticated> api_token(std::string_view secret, const std::string& source, time_point now);
   Result<Authenticated> bearer_jwt(std::string_view token, const std::string& source, time_point now);
@@ -278,7 +282,7 @@ struct HttpAuthenticator::Impl {
 
 Result<User> HttpAuthenticator::Impl::check_password(std::string_view username, std::string_view password,
                                                      const std::string& source, std::string_view method,
-                                                     time_point now) {
+                                                     time_point now, std::string_view device_cookie) {
   if (!valid_username(username) || password.empty() || password.size() > kMaxPasswordBytes) {
     return deny("", source, "malformed user name or password", method, Count::source, now);
   }
@@ -318,7 +322,12 @@ Result<User> HttpAuthenticator::Impl::check_password(std::string_view username, 
   // whether now, and in which lane (login_throttle.h, verify_slots.h). An
   // unknown name is throttled and costs a verification like a known one.
   const std::string actor = user ? name : std::string{};
-  if (auto until = source_failures.blocked_until(source, now); until && !throttle.known_good(name, source, now)) {
+  // A valid device cookie of this account: the guess is that device's.
+  // Anything else presented as one counts as no cookie.
+  std::optional<std::string> device;
+  if (devices && !device_cookie.empty()) device = devices->verify(device_cookie, name, now);
+  if (auto until = source_failures.blocked_until(source, now);
+      until && !device && !throttle.known_good(name, source, now)) {
     return throttled(actor, source, "source address blocked after repeated failures",
                      std::chrono::ceil<std::chrono::seconds>(*until - now), method);
   }
@@ -352,7 +361,9 @@ Result<User> HttpAuthenticator::Impl::check_password(std::string_view username, 
       flight.key = &key;
     }
   }
-  const LoginThrottle::Admission admission = throttle.admit(name, source, now);
+  const LoginThrottle::Admission admission = throttle.admit(name, source, now, device ? *device : std::string_view{});
+  // Where the throttle charged the guess: the device, or the address.
+  const std::string charged = admission.device ? LoginThrottle::device_source(*device) : source;
   if (!admission.allowed) {
     if (admission.alert) {
       record(audit::Type::security_alert, audit::Outcome::denied, actor, source,
@@ -366,7 +377,7 @@ Result<User> HttpAuthenticator::Impl::check_password(std::string_view username, 
   const Verification verdict = verify_password(user ? std::string_view(user->password_hash) : std::string_view(dummy_hash),
                                                password, admission.known_good ? VerifyLane::priority : VerifyLane::shared);
   if (verdict == Verification::busy) {
-    throttle.settle(name, source, admission.id, LoginThrottle::Outcome::not_checked, clock.now());
+    throttle.settle(name, charged, admission.id, LoginThrottle::Outcome::not_checked, clock.now());
     record(audit::Type::association, audit::Outcome::denied, actor, source,
            "password verification refused: every verification slot busy", method);
     Error e = make_error(Errc::unavailable, std::string(kUnavailable));
@@ -374,9 +385,10 @@ Result<User> HttpAuthenticator::Impl::check_password(std::string_view username, 
     return std::unexpected(std::move(e));
   }
   if (verdict != Verification::match || !user) {
-    if (throttle.settle(name, source, admission.id, LoginThrottle::Outcome::failed, clock.now())) {
+    if (throttle.settle(name, charged, admission.id, LoginThrottle::Outcome::failed, clock.now())) {
       record(audit::Type::security_alert, audit::Outcome::denied, actor, source,
-             "password guesses for this account from this address refused after " +
+             std::string("password guesses for this account from this ") +
+                 (admission.device ? "device (device cookie)" : "address") + " refused after " +
                  std::to_string(login_limits.pair_max_failures) + " failures in " +
                  std::to_string(login_limits.pair_window_s) + " s" +
                  (actor.empty() ? " (unknown user name, not recorded)" : ""),
@@ -385,7 +397,7 @@ Result<User> HttpAuthenticator::Impl::check_password(std::string_view username, 
     return deny(actor, source, user ? "wrong password" : "unknown user (name not recorded: it may be a mistyped password)",
                 method, Count::source, now);
   }
-  throttle.settle(name, source, admission.id, LoginThrottle::Outcome::succeeded, clock.now());
+  throttle.settle(name, charged, admission.id, LoginThrottle::Outcome::succeeded, clock.now());
   if (!user->enabled) return deny(name, source, "user is disabled", method, Count::source, now);
 
   if (!key.empty()) {
@@ -511,12 +523,13 @@ Result<Authenticated> HttpAuthenticator::Impl::session(const HttpCredentials& cr
 }
 
 HttpAuthenticator::HttpAuthenticator(const config::Config& config, AccountRepository& accounts, const JwtVerifier* jwt,
-                                     const Clock& clock, audit::AuditSink& audit)
-    : impl_(std::make_unique<Impl>(config, accounts, jwt, clock, audit, nullptr)) {}
+                                     const Clock& clock, audit::AuditSink& audit, const DeviceCookies* devices)
+    : impl_(std::make_unique<Impl>(config, accounts, jwt, clock, audit, nullptr, devices)) {}
 
 HttpAuthenticator::HttpAuthenticator(const config::Config& config, AccountRepository& accounts, const JwtVerifier* jwt,
-                                     const Clock& clock, audit::AuditSink& audit, LoginThrottle& throttle)
-    : impl_(std::make_unique<Impl>(config, accounts, jwt, clock, audit, &throttle)) {}
+                                     const Clock& clock, audit::AuditSink& audit, LoginThrottle& throttle,
+                                     const DeviceCookies* devices)
+    : impl_(std::make_unique<Impl>(config, accounts, jwt, clock, audit, &throttle, devices)) {}
 
 HttpAuthenticator::~HttpAuthenticator() = default;
 
@@ -550,11 +563,11 @@ Result<Authenticated> HttpAuthenticator::authenticate(const HttpCredentials& cre
 }
 
 Result<LoginResult> HttpAuthenticator::login(std::string_view username, std::string_view password,
-                                             const std::string& source_ip) {
+                                             const std::string& source_ip, std::string_view device_cookie) {
   Impl& m = *impl_;
   constexpr std::string_view method = "password";
   const auto now = m.clock.now();
-  auto user = m.check_password(username, password, source_ip, method, now);
+  auto user = m.check_password(username, password, source_ip, method, now, device_cookie);
   if (!user) return std::unexpected(user.error());
 
   LoginResult out;
@@ -570,6 +583,11 @@ Result<LoginResult> HttpAuthenticator::login(std::string_view username, std::str
   }
   out.max_age = std::chrono::hours(m.http.session_max_hours);
   out.principal = principal_of(*user, source_ip);
+  if (m.devices) {
+    out.device_max_age = std::chrono::duration_cast<std::chrono::seconds>(
+        std::chrono::days(std::max(m.login_limits.known_good_days, 1)));
+    out.device_cookie = m.devices->issue(user->username, now, out.device_max_age);
+  }
   m.record(audit::Type::association, audit::Outcome::success, user->username, source_ip, "login", method);
   return out;
 }

@@ -38,6 +38,12 @@
 //    aggregate (audit/aggregate.h): the first failure of a source in each
 //    http.failure_audit_window_s in full, the rest as one summary with its
 //    count, so a flood writes O(windows) lines.
+//  - device cookies (device_cookie.h, login() only): a successful login
+//    returns a fresh device cookie for the account; a login presenting a
+//    valid one for the claimed account is judged as that device
+//    (LoginThrottle: exempt from the account ceiling and from a source
+//    block, priority lane, its own pair delays and refusal). A forged,
+//    expired, other-account or oversized cookie is ignored (no cookie).
 //  - Argon2id is slow by design (about 0.2 s; 2 shared slots and 1
 //    reserved, see verify_slots.h): a successful
 //    Basic verification is cached for 5 minutes under an HMAC of
@@ -65,6 +71,7 @@
 #include "core/accounts.h"
 #include "core/clock.h"
 #include "core/error.h"
+#include "security/device_cookie.h"
 #include "security/jwt.h"
 #include "security/login_throttle.h"
 
@@ -96,6 +103,10 @@ struct LoginResult {
   std::string csrf_token;           // the client sends it back in X-CSRF-Token
   std::chrono::seconds max_age{};   // cookie Max-Age (= absolute session lifetime)
   Principal principal;
+  // A fresh device cookie for this account ("" when no DeviceCookies were
+  // given): `__Host-tresor_device`, Max-Age = device_max_age (login.known_good_days).
+  std::string device_cookie;
+  std::chrono::seconds device_max_age{};
 };
 
 struct IssuedToken {
@@ -116,17 +127,23 @@ public:
 
 class HttpAuthenticator final : public RequestAuthenticator {
 public:
+  // `devices` (may be null: no device cookies) must outlive the authenticator.
   HttpAuthenticator(const config::Config& config, AccountRepository& accounts, const JwtVerifier* jwt,
-                    const Clock& clock, audit::AuditSink& audit);  // with a throttle of its own
+                    const Clock& clock, audit::AuditSink& audit,
+                    const DeviceCookies* devices = nullptr);  // with a throttle of its own
   // With the process's throttle, shared with DIMSE user identity (composition root).
   HttpAuthenticator(const config::Config& config, AccountRepository& accounts, const JwtVerifier* jwt,
-                    const Clock& clock, audit::AuditSink& audit, LoginThrottle& throttle);
+                    const Clock& clock, audit::AuditSink& audit, LoginThrottle& throttle,
+                    const DeviceCookies* devices = nullptr);
   ~HttpAuthenticator();
   HttpAuthenticator(const HttpAuthenticator&) = delete;
   HttpAuthenticator& operator=(const HttpAuthenticator&) = delete;
 
   Result<Authenticated> authenticate(const HttpCredentials& credentials) override;
-  Result<LoginResult> login(std::string_view username, std::string_view password, const std::string& source_ip);
+  // `device_cookie`: the request's `__Host-tresor_device` value ("" = none);
+  // a valid one for `username` makes the guess a device's (see the contract).
+  Result<LoginResult> login(std::string_view username, std::string_view password, const std::string& source_ip,
+                            std::string_view device_cookie = {});
   void logout(const std::string& session_id);
   // Ends every session of the user and drops its cached Basic verification
   // (after a password change, role change, disable or removal).

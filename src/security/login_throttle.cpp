@@ -71,10 +71,46 @@ bool LoginThrottle::known_good(std::string_view account, std::string_view source
   return last && now - *last < std::chrono::days(std::max(limits_.known_good_days, 1));
 }
 
-LoginThrottle::Admission LoginThrottle::admit(std::string_view account, std::string_view source, time_point now) {
-  const std::string key = pair_key(account, source);
+std::string LoginThrottle::device_source(std::string_view device) {
+  return "device:" + std::string(device);
+}
+
+void LoginThrottle::charge(const std::string& key, Pair* p, Admission& a, time_point now) {
+  if (!p) {
+    pairs_.put(key, Pair{});
+    p = pairs_.find(key);
+  }
+  // Provisionally a failure (see the header): the delay applies from now.
+  a.id = next_id_++;
+  p->failures.push_back({now, a.id});
+  p->next_allowed = std::max(p->next_allowed, now + delay_after(p->failures.size()));
+  a.allowed = true;
+}
+
+LoginThrottle::Admission LoginThrottle::admit(std::string_view account, std::string_view source, time_point now,
+                                              std::string_view device) {
   std::lock_guard lock(mutex_);
   Admission a;
+  if (!device.empty()) {
+    // The device's own pair: delays, then refusal; no account token.
+    const std::string dkey = pair_key(account, device_source(device));
+    Pair* dp = pairs_.find(dkey);
+    if (dp) prune(*dp, now);
+    const bool refused = dp && static_cast<int>(dp->failures.size()) >= std::max(limits_.pair_max_failures, 1);
+    if (!refused) {
+      if (dp && now < dp->next_allowed) {
+        a.retry_after = ceil_seconds(dp->next_allowed - now);
+        a.reason = "guesses from this device for this account are delayed after wrong passwords";
+        return a;
+      }
+      a.device = true;
+      a.known_good = true;
+      charge(dkey, dp, a, now);
+      return a;
+    }
+    // A device refused for failures counts as no cookie (header).
+  }
+  const std::string key = pair_key(account, source);
   const time_point* last = known_.find(key);
   a.known_good = last && now - *last < std::chrono::days(std::max(limits_.known_good_days, 1));
 
@@ -113,15 +149,7 @@ LoginThrottle::Admission LoginThrottle::admit(std::string_view account, std::str
     }
     b->tokens -= 1.0;
   }
-  if (!p) {
-    pairs_.put(key, Pair{});
-    p = pairs_.find(key);
-  }
-  // Provisionally a failure (see the header): the delay applies from now.
-  a.id = next_id_++;
-  p->failures.push_back({now, a.id});
-  p->next_allowed = std::max(p->next_allowed, now + delay_after(p->failures.size()));
-  a.allowed = true;
+  charge(key, p, a, now);
   return a;
 }
 
@@ -130,7 +158,8 @@ bool LoginThrottle::settle(std::string_view account, std::string_view source, st
   const std::string key = pair_key(account, source);
   std::lock_guard lock(mutex_);
   Pair* p = pairs_.find(key);
-  if (outcome == Outcome::succeeded) known_.put(key, now);
+  // A device's success says nothing about the address (the device is what is known).
+  if (outcome == Outcome::succeeded && !source.starts_with("device:")) known_.put(key, now);
   if (!p) return false;
   auto it = std::find_if(p->failures.begin(), p->failures.end(), [&](const Failure& f) { return f.id == id; });
   switch (outcome) {

@@ -32,6 +32,14 @@
 //    the owner's address (same NAT) adds at most
 //        pair_free_failures + 86400 / pair_max_delay_s
 //    guesses per day and per such address (3 + 288 = 291 with the defaults).
+//  - device cookies (device_cookie.h): a guess presenting a valid device
+//    cookie of the account is judged per (account, device) instead of per
+//    (account, address): it takes no token from the account bucket (like a
+//    known-good pair, and in the priority lane) but its pair gets the full
+//    treatment (delays, then refusal after pair_max_failures), so a stolen
+//    cookie adds at most pair_max_failures guesses per pair_window_s. A
+//    device refused that way counts as no cookie: the guess is judged per
+//    (account, address) and by the account ceiling like any other.
 //  - the first refusal of an account by its ceiling in 15 minutes sets
 //    Admission::alert (the caller audits a security alert): at most 96 a day.
 //  - names are not checked against the user list: an unknown name is
@@ -66,13 +74,19 @@ public:
     std::string reason;                // when refused: for the audit trail
     std::uint64_t id = 0;              // when allowed: pass to settle()
     bool alert = false;                // refused by the account ceiling, first time in 15 min: audit an alert
+    bool device = false;               // judged as the device (settle with device_source(device), not the address)
   };
   enum class Outcome { failed, succeeded, not_checked };
 
   // May a guess for `account` from `source` be verified now? If allowed, the
   // guess counts as a failure of the pair (and took its account token) until
   // settle() says otherwise.
-  Admission admit(std::string_view account, std::string_view source, time_point now);
+  // `device`: the nonce of a device cookie already verified for `account`
+  // ("" = none); see the contract.
+  Admission admit(std::string_view account, std::string_view source, time_point now, std::string_view device = {});
+  // The `source` under which a device's guesses are counted (pass it to
+  // settle() when Admission::device): "device:" + nonce.
+  static std::string device_source(std::string_view device);
   // Reports the outcome of an admitted guess. `not_checked`: no verification
   // happened (a busy verifier, a repository failure): the pair is not
   // charged (the account token is not refunded). Returns true when this
@@ -111,6 +125,8 @@ private:
   void prune(Pair& p, time_point now) const;
   std::chrono::seconds delay_after(std::size_t failures) const;
   void refill(Bucket& b, time_point now) const;
+  // Charges an admitted guess to the pair (provisionally a failure).
+  void charge(const std::string& key, Pair* p, Admission& a, time_point now);
 
   const config::Login limits_;
   mutable std::mutex mutex_;

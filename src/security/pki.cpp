@@ -15,6 +15,7 @@
 //    validating every DNS name and IP address, so no input can inject an
 //    extra name.
 #include "security/pki.h"
+#include "security/pki_internal.h"
 
 #include <fcntl.h>
 #include <openssl/bio.h>
@@ -33,24 +34,39 @@
 #include <memory>
 
 namespace tresor::security {
+
+namespace detail {
+
+Result<X509Ptr> read_cert(const std::filesystem::path& file) {
+  BioPtr bio(BIO_new_file(file.c_str(), "r"));
+  if (!bio) return fail(Errc::io_error, "cannot read certificate " + file.string());
+  X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  if (!cert) return fail(Errc::invalid_argument, "no PEM certificate in " + file.string());
+  return cert;
+}
+
+Result<PkeyPtr> read_key(const std::filesystem::path& file) {
+  BioPtr bio(BIO_new_file(file.c_str(), "r"));
+  if (!bio) return fail(Errc::io_error, "cannot read private key " + file.string());
+  PkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+  if (!key) return fail(Errc::invalid_argument, "no (unencrypted) PEM private key in " + file.string());
+  return key;
+}
+
+} // namespace detail
+
 namespace {
+
+using detail::BioPtr;
+using detail::PkeyPtr;
+using detail::X509Ptr;
+using detail::read_cert;
+using detail::read_key;
 
 constexpr int kCaDays = 3650;
 constexpr int kServerDays = 825;
 constexpr long kBackdateSeconds = 300;
 
-struct X509Free {
-  void operator()(X509* p) const { X509_free(p); }
-};
-using X509Ptr = std::unique_ptr<X509, X509Free>;
-struct PkeyFree {
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-};
-using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
-struct BioFree {
-  void operator()(BIO* p) const { BIO_free_all(p); }
-};
-using BioPtr = std::unique_ptr<BIO, BioFree>;
 struct BnFree {
   void operator()(BIGNUM* p) const { BN_free(p); }
 };
@@ -91,22 +107,6 @@ Result<PkeyPtr> generate_key() {
   // TLS 1.2-only peers unable to connect.
   PkeyPtr key(EVP_RSA_gen(2048));
   if (!key) return fail(Errc::internal, "RSA key generation failed");
-  return key;
-}
-
-Result<X509Ptr> read_cert(const std::filesystem::path& file) {
-  BioPtr bio(BIO_new_file(file.c_str(), "r"));
-  if (!bio) return fail(Errc::io_error, "cannot read certificate " + file.string());
-  X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
-  if (!cert) return fail(Errc::invalid_argument, "no PEM certificate in " + file.string());
-  return cert;
-}
-
-Result<PkeyPtr> read_key(const std::filesystem::path& file) {
-  BioPtr bio(BIO_new_file(file.c_str(), "r"));
-  if (!bio) return fail(Errc::io_error, "cannot read private key " + file.string());
-  PkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
-  if (!key) return fail(Errc::invalid_argument, "no (unencrypted) PEM private key in " + file.string());
   return key;
 }
 

@@ -10,6 +10,7 @@
 //    certificate), so a new file is used from the next handshake on; the
 //    file is stat()ed on each verification and re-read only when it changed.
 #include "security/pki.h"
+#include "security/pki_internal.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -33,38 +34,16 @@
 namespace tresor::security {
 namespace {
 
-struct X509Free {
-  void operator()(X509* p) const { X509_free(p); }
-};
-using X509Ptr = std::unique_ptr<X509, X509Free>;
+using detail::BioPtr;
+using detail::PkeyPtr;
+using detail::X509Ptr;
+using detail::read_cert;
+using detail::read_key;
+
 struct CrlFree {
   void operator()(X509_CRL* p) const { X509_CRL_free(p); }
 };
 using CrlPtr = std::unique_ptr<X509_CRL, CrlFree>;
-struct PkeyFree {
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-};
-using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
-struct BioFree {
-  void operator()(BIO* p) const { BIO_free_all(p); }
-};
-using BioPtr = std::unique_ptr<BIO, BioFree>;
-
-Result<X509Ptr> read_cert(const std::filesystem::path& file) {
-  BioPtr bio(BIO_new_file(file.c_str(), "r"));
-  if (!bio) return fail(Errc::io_error, "cannot read certificate " + file.string());
-  X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
-  if (!cert) return fail(Errc::invalid_argument, "no PEM certificate in " + file.string());
-  return cert;
-}
-
-Result<PkeyPtr> read_key(const std::filesystem::path& file) {
-  BioPtr bio(BIO_new_file(file.c_str(), "r"));
-  if (!bio) return fail(Errc::io_error, "cannot read private key " + file.string());
-  PkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
-  if (!key) return fail(Errc::invalid_argument, "no (unencrypted) PEM private key in " + file.string());
-  return key;
-}
 
 // Absent file: nullptr without error.
 Result<CrlPtr> read_crl(const std::filesystem::path& file) {

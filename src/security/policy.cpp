@@ -164,7 +164,11 @@ Decision AssociationPolicy::decide(const AssociationRequest& request) const {
         if (throttle_) {
           admission = throttle_->admit(id.primary, source, now);
           if (!admission.allowed) {
-            return refuse("passcode guess for " + shown + " refused by the throttle: " + admission.reason);
+            Decision d = refuse("passcode guess for " + shown + " refused by the throttle: " + admission.reason);
+            if (admission.alert)
+              d.alert = "passcode guesses for " + shown + " throttled: ceiling of " +
+                        std::to_string(config_.login.account_guesses_per_minute) + " a minute reached";
+            return d;
           }
         }
         const Verification verdict =

@@ -75,6 +75,10 @@ struct Decision {
   std::string reason;        // audit only
   Principal principal;       // valid when accepted
   bool source_now_blocked = false;  // this refusal tripped the brute-force block
+  // Non-empty: audit a security_alert with this reason besides the refusal (a
+  // user identity's account reached its guess ceiling, the first time in 15
+  // minutes: LoginThrottle::Admission::alert, the same alert as over HTTP).
+  std::string alert;
 };
 
 class AssociationPolicy {

@@ -4,9 +4,10 @@
 // Instance UID, another blob key): both objects are decoded and compared by
 // dicom::same_dataset (contract in dicom/compare.h: group 0002, padding and
 // encoding ignored, pixels bit for bit, so a lossy re-send of a lossless
-// original stays a conflict). Anything that cannot be compared (JPEG 2000,
-// video, objects above dicom::kDefaultMaxCompareBytes of pixels, a stored
-// blob that went missing) keeps the refusal: an archive must never
+// original stays a conflict; JPEG 2000 decoded with OpenJPEG). Anything that
+// cannot be compared (JPEG 2000 Part 2, video, a damaged codestream, objects
+// above dicom::kDefaultMaxCompareBytes of pixels, a stored blob that went
+// missing) keeps the refusal: an archive must never
 // acknowledge as stored what it cannot prove it holds.
 #include "core/log.h"
 #include "dicom/compare.h"

@@ -4,7 +4,8 @@
 The attack inputs of issue 5 / docs/threat-model.md: PDU length 0xFFFFFFFF,
 1,100 nested sequences, Rows x Columns x Frames overflow, a UID containing
 '../', a DICOM/JSON polyglot, a gzip (deflate) bomb; plus small valid inputs
-for every target. Deterministic: re-running rewrites the same bytes.
+for every target; the JPEG 2000 frames of pydicom's test files (python3-pydicom, a build
+dependency). Deterministic: re-running rewrites the same bytes.
 Usage: make_seeds.py [--pydicom DIR] [OUT]   (OUT defaults to corpus/ here)
 With --pydicom, the pydicom test files up to 256 KiB are copied into
 OUT/fuzz_dicom_inspect too (done by `make fuzz` in the build directory, not
@@ -336,10 +337,39 @@ def admin_api_seeds():
     return {f"a{i:02d}.bin": v for i, v in enumerate(seeds)}
 
 
+PYDICOM_FILES = "/usr/lib/python3/dist-packages/pydicom/data/test_files"
+
+
+def j2k_seeds():
+    """First frames of pydicom's JPEG 2000 files (lossless, lossy, YBR_RCT colour, RGB), the
+    lossless one in a JP2 file, truncated, and with a SIZ marker declaring 60,000 x 60,000."""
+    import pydicom
+    from pydicom.encaps import generate_pixel_data_frame
+
+    def frame(name):
+        ds = pydicom.dcmread(os.path.join(PYDICOM_FILES, name))
+        return next(generate_pixel_data_frame(ds.PixelData, int(ds.get("NumberOfFrames", 1) or 1)))
+
+    def box(kind, body):
+        return struct.pack(">I", 8 + len(body)) + kind + body
+
+    mr = frame("MR_small_jp2klossless.dcm")
+    ihdr = box(b"ihdr", struct.pack(">IIHBBBB", 64, 64, 1, 0x80 | 15, 7, 0, 0))
+    jp2 = (box(b"jP  ", b"\r\n\x87\n") + box(b"ftyp", b"jp2 " + struct.pack(">I", 0) + b"jp2 ")
+           + box(b"jp2h", ihdr + box(b"colr", b"\x01\x00\x00" + struct.pack(">I", 17))) + box(b"jp2c", mr))
+    huge = bytearray(mr)
+    huge[8:16] = struct.pack(">II", 60000, 60000)
+    return {
+        "mr_small_lossless.j2k": mr, "jpeg2000_lossy_16bit.j2k": frame("JPEG2000.dcm"),
+        "rgb_lossy.j2k": frame("SC_rgb_gdcm_KY.dcm"), "ybr_rct.j2k": frame("GDCMJ2K_TextGBR.dcm"),
+        "mr_small.jp2": jp2, "mr_small_truncated.j2k": mr[: len(mr) // 2], "siz_60000.j2k": bytes(huge),
+    }
+
+
 TARGETS = {
     "fuzz_dicom_inspect": dicom_seeds, "fuzz_dimse_command": dimse_seeds, "fuzz_dimse_pdu": pdu_seeds,
     "fuzz_multipart": multipart_seeds, "fuzz_accept": accept_seeds, "fuzz_qido": qido_seeds, "fuzz_jwt": jwt_seeds,
-    "fuzz_admin_api": admin_api_seeds,
+    "fuzz_admin_api": admin_api_seeds, "fuzz_j2k": j2k_seeds,
 }
 
 

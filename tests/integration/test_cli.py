@@ -47,6 +47,10 @@ class CliTest(unittest.TestCase):
             self.assertNotIn(password, again.out, f"`tresor {' '.join(verb)}` printed the admin password")
         # The CA key is private.
         self.assertEqual((self.t.var / "pki" / "ca.key").stat().st_mode & 0o077, 0, "ca.key is group/other readable")
+        # So is the device-cookie key (security/device_cookie.h), created at init.
+        key = self.t.var / "device_cookie.key"
+        self.assertEqual(key.stat().st_mode & 0o777, 0o600, "device_cookie.key is not 0600")
+        self.assertEqual(key.stat().st_size, 32)
 
     def test_init_without_ae_title_generates_and_prints_one(self):
         r = self.t.cli("init")

@@ -12,7 +12,13 @@ address; [login] throttling), against a real `tresor serve`:
   - a guesser spread over many addresses exhausts the account's ceiling: a new
     address is refused, over HTTP and over DIMSE user identity alike (one
     throttle), yet the owner's known-good address logs in at once, by login
-    and by Basic.
+    and by Basic;
+  - device cookies: the owner's browser got `__Host-tresor_device` at a login
+    from 127.0.0.1; after a restart (the key is on disk) and a guesser that
+    exhausted the account's ceiling, that browser logs in at once from an
+    address it never used, which without the cookie is refused (429);
+  - a DIMSE user identity stopped by the account's ceiling raises the same
+    security_alert audit event as HTTP does.
 Each flood uses parallel sockets and finishes in seconds.
 """
 import concurrent.futures
@@ -224,6 +230,66 @@ class HttpLockoutTest(unittest.TestCase):
         self.assertEqual(r.status, 200, f"admin was locked out: {r.status} {r.body[:200]!r}")
         me = owner.get("/api/me", https.basic("admin", self.t.admin_password))
         self.assertEqual(me.status, 200, me.body[:200])
+
+    def test_a_device_cookie_admits_the_owner_from_a_new_address_past_an_exhausted_ceiling(self):
+        owner = https.Client(self.t.https_port, self.t.ca, source="127.0.0.1")
+        r = owner.post_json("/api/login", {"username": "admin", "password": self.t.admin_password})
+        self.assertEqual(r.status, 200, r.body[:200])
+        set_cookies = [v for k, v in r.all_headers if k.lower() == "set-cookie"]
+        device = [v for v in set_cookies if v.startswith("__Host-tresor_device=")]
+        self.assertEqual(len(device), 1, set_cookies)
+        for attr in ("Secure", "HttpOnly", "SameSite=Strict", "Path=/", f"Max-Age={30 * 86400}"):
+            self.assertIn(attr, device[0])
+        self.assertNotIn("domain", device[0].lower())
+        self.assertTrue(any(v.startswith("__Host-tresor_session=") for v in set_cookies), set_cookies)
+        cookie = device[0].split(";", 1)[0]
+        # A restart forgets what is in memory (known-good addresses, the cache of
+        # verified passwords); the device-cookie key is on disk.
+        self.t.stop()
+        key = self.t.var / "device_cookie.key"
+        self.assertEqual(key.stat().st_mode & 0o777, 0o600)
+        self.t.start()
+        # A guesser spread over ten addresses exhausts admin's ceiling.
+        counts, elapsed = self.guess_flood([f"127.0.0.{i}" for i in range(10, 20)], 100)
+        self.assertGreater(counts.get(429, 0), 0, f"the ceiling was not reached: {counts}")
+        self.assert_under_ceiling_verified(counts, elapsed)
+        new = https.Client(self.t.https_port, self.t.ca, source="127.0.0.3")  # admin never logged in from here
+        creds = {"username": "admin", "password": self.t.admin_password}
+        # Without the cookie: refused like any guess (the cookie is what admits it below).
+        r = new.post_json("/api/login", creds)
+        self.assertEqual(r.status, 429, f"the ceiling does not hold: {r.status} {r.body[:200]!r}")
+        # A forged cookie is no cookie.
+        forged = cookie[:-4] + ("AAAA" if not cookie.endswith("AAAA") else "BBBB")
+        r = new.post_json("/api/login", creds, {"Cookie": forged})
+        self.assertEqual(r.status, 429, f"a forged device cookie was accepted: {r.status}")
+        # With the device cookie from before the restart: in at once.
+        start = time.monotonic()
+        r = new.post_json("/api/login", creds, {"Cookie": cookie})
+        self.assertEqual(r.status, 200, f"the owner's device was refused: {r.status} {r.body[:200]!r}")
+        self.assertLess(time.monotonic() - start, 5)
+
+    def test_a_dimse_identity_stopped_by_the_account_ceiling_raises_a_security_alert(self):
+        # Exactly the account's burst of wrong passwords over HTTP, one per address: no
+        # refusal yet, so the first one (and its alert) is the DIMSE association's.
+        statuses = [https.Client(self.t.https_port, self.t.ca, source=f"127.0.0.{10 + i}").post_json(
+            "/api/login", {"username": "admin", "password": f"wrong-guess-{i}-Zq9!"}).status
+            for i in range(ACCOUNT_BURST)]
+        self.assertEqual(statuses, [401] * ACCOUNT_BURST)
+        ws = self.t.peer_add("WS", "echo", hosts=("127.0.0.2",), require_user=True)
+        c = self.t.client("WS", ws, user="admin", password=self.t.admin_password)
+        proxy = c.proxy(source="127.0.0.2")
+        self.addCleanup(proxy.close)
+        self.assertFalse(c.echo(proxy=proxy).associated, "a throttled account got in over DIMSE")
+        alerts = [e for e in self.t.audit_events() if e.get("type") == "security_alert"
+                  and "passcode guesses for user admin throttled" in str(e.get("reason", ""))]
+        self.assertEqual(len(alerts), 1, [e for e in self.t.audit_events() if e.get("type") == "security_alert"])
+        self.assertEqual(alerts[0].get("source"), "127.0.0.2", alerts[0])
+
+    def assert_under_ceiling_verified(self, counts: dict[int, int], elapsed: float):
+        verified = counts.get(401, 0)
+        allowed = ACCOUNT_BURST + GUESSES_PER_MINUTE * (elapsed / 60.0 + 1)
+        self.assertLessEqual(verified, allowed, f"the attacker got more guesses than documented: {counts}")
+        self.assertEqual(counts.get(200, 0), 0, f"a wrong password logged in: {counts}")
 
 
 if __name__ == "__main__":

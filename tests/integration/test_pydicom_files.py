@@ -286,16 +286,15 @@ class ReencodedResendTest(unittest.TestCase):
             res = self.send(f)
             self.assertEqual(len(res.statuses), 1, f"{f.name}: no C-STORE response\n{res}")
             outcome[f.name] = res.final
-        # JPEG 2000: Debian's DCMTK has no decoder, so equality cannot be shown and the
-        # refusal stands (compare.h); every other syntax is the same data set once decoded.
+        # Every syntax, JPEG 2000 included (decoded with OpenJPEG: Debian's DCMTK has no
+        # codec for it), is the same data set once decoded (compare.h).
+        self.assertIn("MR_small_jp2klossless.dcm", outcome)
         for name, status in outcome.items():
-            if name == "MR_small_jp2klossless.dcm":
-                self.assertTrue(is_failure(status), f"{name}: undecodable re-send acknowledged: {status:#06x}")
-            else:
-                self.assertFalse(is_failure(status), f"{name}: re-send refused with {status:#06x}\n{outcome}")
+            self.assertFalse(is_failure(status), f"{name}: re-send refused with {status:#06x}\n{outcome}")
         self.assertEqual(self.instances(sop), 1)
         audit = (self.t.var / "audit" / "audit.jsonl").read_text()
-        self.assertGreaterEqual(audit.count("same data set in another transfer syntax"), 6, "duplicates not audited")
+        self.assertGreaterEqual(audit.count("same data set in another transfer syntax"), len(files) - 1,
+                                "duplicates not audited")
 
     def test_other_content_under_the_same_uid_stays_refused(self):
         # rtdose.dcm (15 frames) and rtdose_1frame.dcm share a SOP Instance UID; their meta

@@ -163,13 +163,35 @@ class FramesOfUnusualObjectsTest(unittest.TestCase):
         self.assertEqual(self.c.get("/api/me", self.auth).status, 200)
 
     def test_frames_that_cannot_be_decoded_as_asked_are_406(self):
-        path = harness.PYDICOM_TEST_FILES / "JPEG2000.dcm"
+        # JPEG 2000 Part 2 (no decoder here): pydicom's JPEG2000.dcm under that transfer syntax.
+        import pydicom
+        ds = pydicom.dcmread(harness.PYDICOM_TEST_FILES / "JPEG2000.dcm")
+        ds.SOPInstanceUID = harness.uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.92"
+        path = Path(harness.tempfile.mkdtemp(prefix="itest-frames-")) / "part2.dcm"
+        self.addCleanup(shutil.rmtree, path.parent, True)
+        ds.save_as(path, write_like_original=True)
         self.assertEqual(self.stow(path.read_bytes()).status, 200)
         got = self.c.get(self.frame_url(path), {**self.auth, "Accept": self.NATIVE})
         self.assertEqual(got.status, 406, f"{got.status} {got.body[:200]!r}")
         self.assertIn("decoder", got.json()["error"])
         stored = self.c.get(self.frame_url(path), {**self.auth, "Accept": self.AS_STORED})
         self.assertEqual(stored.status, 200)
+
+    def test_jpeg2000_frames_and_instances_are_decoded_to_native(self):
+        # OpenJPEG decodes JPEG 2000 (Debian's DCMTK cannot): 1024 x 256 x 16 bits.
+        path = harness.PYDICOM_TEST_FILES / "JPEG2000.dcm"
+        self.assertEqual(self.stow(path.read_bytes()).status, 200)
+        got = self.c.get(self.frame_url(path), {**self.auth, "Accept": self.NATIVE})
+        self.assertEqual(got.status, 200, f"{got.status} {got.body[:200]!r}")
+        parts = split_multipart(got.body, got.header("content-type"))
+        self.assertEqual(len(parts[0][1]), 1024 * 256 * 2)
+        instance = self.frame_url(path).rsplit("/frames/", 1)[0]
+        whole = self.c.get(instance, {**self.auth, "Accept": 'multipart/related; type="application/dicom"'})
+        self.assertEqual(whole.status, 200, f"{whole.status} {whole.body[:200]!r}")
+        part = split_multipart(whole.body, whole.header("content-type"))[0]
+        self.assertIn(b"1.2.840.10008.1.2.1\0", part[1][:400])  # meta header: Explicit VR Little Endian
 
 
 if __name__ == "__main__":

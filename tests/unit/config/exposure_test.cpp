@@ -81,6 +81,22 @@ TEST(ExposureCheck, FlagsACaKeyReadableByGroup) {
   EXPECT_TRUE(mentions(findings, "CA private key"));
 }
 
+TEST(ExposureCheck, FlagsADeviceCookieKeyReadableByOthers) {
+  TempDir dir;
+  FakeAccounts accounts;
+  Config config = loaded(dir);
+  EXPECT_TRUE(exposure_check(config, accounts).empty()) << "no key yet (created at init or first serve)";
+  const auto key = dir.write("device_cookie.key", std::string(32, 'k'));
+  ASSERT_EQ(config.device_key_file(), key);
+  ::chmod(key.c_str(), 0600);
+  EXPECT_TRUE(exposure_check(config, accounts).empty()) << dump(exposure_check(config, accounts));
+  ::chmod(key.c_str(), 0644);
+  auto findings = exposure_check(config, accounts);
+  ASSERT_EQ(findings.size(), 1u) << dump(findings);
+  EXPECT_TRUE(mentions(findings, "device-cookie key"));
+  EXPECT_EQ(findings[0].fix, "chmod 600 " + key.string());
+}
+
 TEST(ExposureCheck, FlagsAMissingServerCertificate) {
   TempDir dir;
   FakeAccounts accounts;

@@ -185,13 +185,20 @@ TEST_F(Frames, DecodesJpegBaselineFrames) {
   EXPECT_EQ(d->bytes, reference_pixels(f));
 }
 
-TEST_F(Frames, ReportsJpeg2000DecodingAsUnsupported) {
-  for (const char* name : {"MR_small_jp2klossless.dcm", "US1_J2KR.dcm", "JPEG2000.dcm"}) {
-    if (!fs::exists(kSamples / name)) continue;
-    auto f = read_frame(dir.copy_sample(name), 1, kExplicitLE);
-    ASSERT_FALSE(f) << name;
-    EXPECT_EQ(f.error().code, Errc::unsupported) << name;
-  }
+TEST_F(Frames, DecodesJpeg2000FramesWithOpenJpeg) {
+  const std::string native = reference_pixels(dir.copy_sample("MR_small.dcm"));
+  auto f = read_frame(dir.copy_sample("MR_small_jp2klossless.dcm"), 1, kExplicitLE);
+  ASSERT_TRUE(f) << f.error().message;
+  EXPECT_EQ(f->transfer_syntax_uid, kExplicitLE);
+  EXPECT_EQ(f->media_type, "application/octet-stream");
+  EXPECT_TRUE(f->bytes == native);
+  // Lossy, 1024 x 256 x 16 bits; 100 x 100 RGB.
+  auto lossy = read_frame(dir.copy_sample("JPEG2000.dcm"), 1, kExplicitLE);
+  ASSERT_TRUE(lossy) << lossy.error().message;
+  EXPECT_EQ(lossy->bytes.size(), 1024u * 256u * 2u);
+  auto rgb = read_frame(dir.copy_sample("SC_rgb_gdcm_KY.dcm"), 1, kExplicitLE);
+  ASSERT_TRUE(rgb) << rgb.error().message;
+  EXPECT_EQ(rgb->bytes.size(), 100u * 100u * 3u);
 }
 
 TEST_F(Frames, MapsTransferSyntaxesToMediaTypes) {

@@ -263,6 +263,43 @@ TEST_F(HttpAuthThrottle, AThrottleSharedWithDimseRefusesTheAccountOnBothProtocol
   EXPECT_TRUE(dimse.decide(rq).accepted) << "known-good DIMSE pair refused";
 }
 
+TEST_F(HttpAuthThrottle, ADimseIdentityStoppedByTheAccountCeilingIsAuditedAsAnAlertLikeHttp) {
+  LoginThrottle shared(config_.login);
+  HttpAuthenticator http(config_, accounts_, nullptr, clock_, audit_, shared);
+  FailureTracker dimse_failures(1000, 60s, 60s);
+  config_.dimse.ae_title = "TRESOR";
+  AssociationPolicy dimse(config_, accounts_, nullptr, dimse_failures, clock_, &shared);
+  Peer ws;
+  ws.ae_title = "WS";
+  ws.hosts = {"10.9.9.9"};
+  ws.operations = {Operation::echo};
+  ws.require_user_identity = true;
+  accounts_.put_peer(ws);
+  AssociationRequest rq;
+  rq.calling_ae = "WS";
+  rq.called_ae = "TRESOR";
+  rq.source_ip = "10.9.9.9";
+  rq.identity = UserIdentity{2, "carol", kWrong};
+  for (int i = 0; i < config_.login.account_burst; ++i)
+    EXPECT_FALSE(http.login("carol", kWrong, "203.0.113." + std::to_string(i)).has_value());
+  // The first DIMSE refusal by the ceiling carries the alert (net/ audits it
+  // as a security_alert), naming the account; the next ones in 15 min do not.
+  const Decision first = dimse.decide(rq);
+  EXPECT_FALSE(first.accepted);
+  EXPECT_NE(first.alert.find("ceiling"), std::string::npos) << first.alert;
+  EXPECT_NE(first.alert.find("carol"), std::string::npos) << first.alert;
+  const Decision second = dimse.decide(rq);
+  EXPECT_FALSE(second.accepted);
+  EXPECT_TRUE(second.alert.empty()) << second.alert;
+  // An unknown name is not recorded (it may be a mistyped passcode).
+  rq.identity = UserIdentity{2, "nobody", kWrong};
+  for (int i = 0; i < config_.login.account_burst; ++i)
+    EXPECT_FALSE(http.login("nobody", kWrong, "198.51.100." + std::to_string(i)).has_value());
+  const Decision unknown = dimse.decide(rq);
+  EXPECT_FALSE(unknown.alert.empty());
+  EXPECT_EQ(unknown.alert.find("nobody"), std::string::npos) << unknown.alert;
+}
+
 TEST_F(HttpAuthThrottle, AFloodThatFillsTheSharedVerifierCannotStarveKnownGoodLoginsOrDimse) {
   ASSERT_TRUE(auth_->login("carol", kPassword, "10.0.0.5").has_value());  // known good from now on
   clock_.t += 6min;                                                        // past the Basic cache

@@ -69,7 +69,8 @@ TEST_F(Reencoded, AnswersTheSameInstanceInAnotherLosslessTransferSyntaxAsADuplic
   ASSERT_TRUE(first) << first.error().message;
   const std::string key = (**index->find_instance(first->sop_instance_uid)).blob_key;
   for (const char* name : {"MR_small_bigendian.dcm", "MR_small_implicit.dcm", "MR_small_RLE.dcm",
-                           "MR_small_jpeg_ls_lossless.dcm", "MR_small_expb.dcm", "MR_small_padded.dcm"}) {
+                           "MR_small_jpeg_ls_lossless.dcm", "MR_small_expb.dcm", "MR_small_padded.dcm",
+                           "MR_small_jp2klossless.dcm"}) {
     auto again = put(sample(name));
     ASSERT_TRUE(again) << name << ": " << again.error().message;
     EXPECT_EQ(again->kind, Kind::duplicate) << name;
@@ -82,7 +83,7 @@ TEST_F(Reencoded, AnswersTheSameInstanceInAnotherLosslessTransferSyntaxAsADuplic
   for (const auto& e : audit.events())
     for (const auto& [k, v] : e.details)
       if (k == "duplicate" && v.find("another transfer syntax") != std::string::npos) ++duplicates;
-  EXPECT_EQ(duplicates, 6u);
+  EXPECT_EQ(duplicates, 7u);
 }
 
 TEST_F(Reencoded, KeepsRefusingOtherContentUnderTheSameUid) {
@@ -108,8 +109,17 @@ TEST_F(Reencoded, KeepsRefusingOtherContentUnderTheSameUid) {
 
 TEST_F(Reencoded, KeepsRefusingWhatItCannotDecode) {
   ASSERT_TRUE(put(sample("MR_small.dcm")));
-  // No JPEG 2000 decoder: equality cannot be shown, so the refusal stands.
-  auto j2k = put(sample("MR_small_jp2klossless.dcm"));
+  // A JPEG 2000 copy whose codestream is damaged: the frame does not decode
+  // (or decodes to other pixels), so equality cannot be shown and the refusal stands.
+  auto damaged = sample("MR_small_jp2klossless.dcm");
+  std::string bytes;
+  {
+    std::ifstream in(damaged, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  bytes[bytes.size() - 600] ^= 0x21;
+  std::ofstream(damaged, std::ios::binary | std::ios::trunc) << bytes;
+  auto j2k = put(damaged);
   ASSERT_FALSE(j2k);
   EXPECT_EQ(j2k.error().code, Errc::conflict);
   EXPECT_EQ(blobs(), 1u);
