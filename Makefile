@@ -170,7 +170,7 @@ fuzz-regress: fuzz-build
 # Fuzzes each target for FUZZ_SECONDS from the seeds (make_seeds.py, with the pydicom
 # files) plus what earlier runs found in $(HARDEN_BUILD_DIR)/corpus; needs the build.
 fuzz-run:
-	python3 tests/fuzz/make_seeds.py --pydicom $(PYDICOM_FILES) $(HARDEN_BUILD_DIR)/seeds >/dev/null
+	/usr/bin/python3 tests/fuzz/make_seeds.py --pydicom $(PYDICOM_FILES) $(HARDEN_BUILD_DIR)/seeds >/dev/null
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	  mkdir -p $(HARDEN_BUILD_DIR)/corpus/$$t $(HARDEN_BUILD_DIR)/artifacts/$$t; \
 	  echo "== $$t: $(FUZZ_SECONDS) s"; \
@@ -191,7 +191,7 @@ fuzz: fuzz-regress
 # corpus; findings are kept under $(HARDEN_BUILD_DIR)/campaign/<target>/.
 FUZZ_ROUNDS ?= 10
 fuzz-campaign: fuzz-build
-	python3 tests/fuzz/make_seeds.py --pydicom $(PYDICOM_FILES) $(HARDEN_BUILD_DIR)/seeds >/dev/null
+	/usr/bin/python3 tests/fuzz/make_seeds.py --pydicom $(PYDICOM_FILES) $(HARDEN_BUILD_DIR)/seeds >/dev/null
 	tests/fuzz/campaign.sh $(HARDEN_BUILD_DIR) $(HARDEN_FUZZ_SECONDS) $(FUZZ_ROUNDS) $(FUZZ_TARGETS)
 
 # $(1): extra ctest arguments (e.g. -LE fuzz-regression); a sanitizer report fails the run.
