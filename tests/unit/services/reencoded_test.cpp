@@ -7,50 +7,23 @@
 #include <fstream>
 
 #include "services/services.h"
+#include "ingest_fixture.h"
 
 using namespace tresor;
 namespace fs = std::filesystem;
 
 namespace {
 
-const fs::path kFiles = "/usr/lib/python3/dist-packages/pydicom/data/test_files";
+const fs::path kFiles = test::kPydicomFiles;
 using Kind = services::StoreResult::Kind;
 
-struct Reencoded : ::testing::Test {
-  fs::path dir;
-  std::unique_ptr<store::BlobStore> store;
-  std::unique_ptr<index::SqliteIndex> index;
-  audit::MemorySink audit;
-  std::unique_ptr<services::IngestService> ingest;
-  services::StoreContext ctx;
-
+struct Reencoded : test::IngestFixture {
   void SetUp() override {
-    dicom::init_globals();
-    dir = fs::temp_directory_path() /
-          ("tresor-reencoded-" + std::to_string(::getpid()) + "-" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-    store = std::move(*store::open_fs_store(dir / "store"));
-    index = std::move(*index::open_sqlite(dir / "index.db"));
-    ingest = std::make_unique<services::IngestService>(*store, *index, audit, dicom::Limits{});
+    open("reencoded");
     ctx.principal.kind = Principal::Kind::peer;
     ctx.principal.name = "ROUTER";
     ctx.principal.source = "127.0.0.1";
     ctx.principal.operations = {Operation::store};
-  }
-  void TearDown() override { fs::remove_all(dir); }
-
-  // A copy of a pydicom file, optionally changed with dcmodify.
-  fs::path sample(const std::string& name, const std::string& modify = {}) {
-    static int n = 0;
-    fs::path out = dir / ("in-" + std::to_string(n++) + ".dcm");
-    fs::copy_file(kFiles / name, out);
-    if (!modify.empty()) {
-      std::string cmd = "dcmodify -nb " + modify + " " + out.string() + " >/dev/null 2>&1";
-      EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
-    }
-    return out;
   }
   Result<services::StoreResult> put(const fs::path& file) { return ingest->ingest_file(ctx, file); }
   store::TempBlob part(const fs::path& file) {
