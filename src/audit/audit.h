@@ -26,7 +26,15 @@ enum class Type {
   commitment,      // storage commitment
   quarantine,      // instance held / released / dropped
   security_alert,  // brute force blocks, lock-outs
-  admin,           // peer/user/cert changes
+  admin,           // peer/user/cert/key changes (PS3.15: Security Alert, security configuration)
+  // Added for the PS3.15 A.5.3 message set (issue 12):
+  application_activity,  // Application Start / Stop
+  audit_log_used,        // the trail was read (report, export, verify, API)
+  authentication,        // User Authentication: login / logout (failures stay security_alert aggregates)
+  access,                // DICOM Instances Accessed: one per (user, study, viewer session/window), with a count
+  data_export,           // Data Export: de-identified or plain export, media, zip
+  deletion,              // DICOM Study Deleted (also series / instance / patient deletions, crypto-erase)
+  patient_record,        // Patient Record: demographics update, merge, re-identification lookup
 };
 const char* to_string(Type t) noexcept;
 

@@ -28,6 +28,13 @@ const char* to_string(Type t) noexcept {
     case Type::quarantine: return "quarantine";
     case Type::security_alert: return "security_alert";
     case Type::admin: return "admin";
+    case Type::application_activity: return "application_activity";
+    case Type::audit_log_used: return "audit_log_used";
+    case Type::authentication: return "authentication";
+    case Type::access: return "access";
+    case Type::data_export: return "data_export";
+    case Type::deletion: return "deletion";
+    case Type::patient_record: return "patient_record";
   }
   return "unknown";
 }

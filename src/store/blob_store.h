@@ -45,6 +45,7 @@
 #include <string>
 #include <utility>
 #include <vector>
+#include "core/byte_source.h"
 #include "core/error.h"
 #include "store/file_system.h"
 
@@ -65,6 +66,10 @@ public:
   virtual Status fill_temp(const TempBlob& temp, const std::filesystem::path& source) = 0;
   virtual void abort(const TempBlob& temp) noexcept = 0;
   virtual Result<std::filesystem::path> path_of(const std::string& key) const = 0;
+  // The stored object's plaintext bytes, for random-access reading (see
+  // core/byte_source.h). not_found if no such blob. Every reader of stored
+  // objects goes through this (path_of is for the store's own maintenance).
+  virtual Result<std::unique_ptr<ByteSource>> open(const std::string& key) const = 0;
   virtual Status remove(const std::string& key) = 0;
   virtual Result<std::vector<std::string>> list_keys() const = 0;
   virtual void clean_temp() noexcept = 0;
@@ -79,5 +84,8 @@ Result<std::unique_ptr<BlobStore>> open_fs_store(const std::filesystem::path& ro
 Result<std::string> sha256_file(const std::filesystem::path& file, std::uint64_t offset);
 
 bool is_valid_key(std::string_view key) noexcept;
+
+// A plain file as a ByteSource (not_found if it does not exist).
+Result<std::unique_ptr<ByteSource>> open_file_source(const std::filesystem::path& file);
 
 } // namespace tresor::store

@@ -241,6 +241,11 @@ public:
     return final_path(key);
   }
 
+  Result<std::unique_ptr<ByteSource>> open(const std::string& key) const override {
+    if (!is_valid_key(key)) return fail(Errc::invalid_argument, "invalid blob key");
+    return open_file_source(final_path(key));
+  }
+
   Status remove(const std::string& key) override {
     if (!is_valid_key(key)) return fail(Errc::invalid_argument, "invalid blob key");
     if (fs_.unlink(final_path(key).c_str()) != 0 && errno != ENOENT)
