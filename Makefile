@@ -8,7 +8,8 @@ TRESOR := ./$(BUILD_DIR)/app/tresor
 PACKAGES := build-essential cmake pkg-config libdcmtk-dev dcmtk libssl-dev libsqlite3-dev \
 	nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev libsodium-dev \
 	libgtest-dev libgmock-dev python3 python3-pydicom openssl zlib1g-dev \
-	libboost-dev libboost-system-dev libjpeg62-turbo-dev libpng-dev libopenjp2-7-dev chromium
+	libboost-dev libboost-system-dev libjpeg62-turbo-dev libpng-dev libopenjp2-7-dev chromium \
+	libzip-dev dicom3tools rsyslog rsyslog-gnutls libxml2-utils
 
 .PHONY: all deps npm-deps web build run test bench bench-web bench-load clean
 

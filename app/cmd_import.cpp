@@ -9,7 +9,11 @@
 // (stored, duplicate or quarantined), written only after ingest() returned,
 // i.e. after the blob was fsynced and the index committed:
 //   <SHA-256 of the path relative to DIR> <size> <mtime ns> <SOP Instance UID>
-// (a hash, not the path: directory names may carry patient names). A file is
+// (a hash, not the path: directory names may carry patient names). With
+// encryption at rest (an instance with a keyring) the hashes are keyed with
+// the journal purpose key (crypto::keyed_name: a guessed path cannot be
+// confirmed) and each line is sealed whole ("e <crypto::seal_record hex>"),
+// so the journal shows neither paths nor UIDs to someone who copies var/. A file is
 // skipped when its path, size and mtime match a line and the index still
 // holds that SOP Instance UID; anything else (a changed file, a line lost
 // in a crash, an index row lost by a power cut before recovery, a
@@ -36,6 +40,7 @@
 
 #include "commands.h"
 #include "instance.h"
+#include "crypto/record.h"
 #include "dicom/inspect.h"
 #include "security/auth_crypto.h"
 
@@ -70,7 +75,7 @@ public:
 
   // Loads var/import/<SHA-256 of DIR's canonical path>.journal (if any) and
   // opens it for appending. On any error the import runs without a journal.
-  Journal(const fs::path& var_dir, const fs::path& dir) {
+  Journal(const fs::path& var_dir, const fs::path& dir, const crypto::SecretKey* key) : key_(key) {
     std::error_code ec;
     const fs::path canonical = fs::canonical(dir, ec);
     if (ec) return;
@@ -78,7 +83,9 @@ public:
     const fs::path journal_dir = var_dir / "import";
     fs::create_directories(journal_dir, ec);
     ::chmod(journal_dir.c_str(), 0700);
-    file_ = journal_dir / (security::detail::sha256_hex(canonical.string()) + ".journal");
+    file_ = journal_dir / ((key_ ? crypto::keyed_name(*key_, "import-dir", canonical.string())
+                                 : security::detail::sha256_hex(canonical.string())) +
+                           ".journal");
     load();
     fd_ = ::open(file_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   }
@@ -103,8 +110,9 @@ public:
   // Appends one line (a single write(2) on an O_APPEND descriptor).
   void record(const fs::path& file, const Stamp& stamp, const std::string& sop_uid) {
     if (fd_ < 0 || !dicom::is_valid_uid(sop_uid)) return;
-    const std::string line = key_of(file) + ' ' + std::to_string(stamp.size) + ' ' +
-                             std::to_string(stamp.mtime_ns) + ' ' + sop_uid + '\n';
+    std::string line = key_of(file) + ' ' + std::to_string(stamp.size) + ' ' + std::to_string(stamp.mtime_ns) +
+                       ' ' + sop_uid;
+    line = (key_ ? "e " + crypto::seal_record(*key_, kJournalContext, line) : line) + '\n';
     if (::write(fd_, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
       ::close(fd_);  // a full disk: go on without a journal (a later run re-ingests, as duplicates)
       fd_ = -1;
@@ -126,7 +134,8 @@ private:
 
   // 128 bits of the SHA-256 of the path relative to the directory.
   std::string key_of(const fs::path& file) const {
-    return security::detail::sha256_hex(file.lexically_relative(base_).string()).substr(0, 32);
+    const std::string rel = file.lexically_relative(base_).string();
+    return (key_ ? crypto::keyed_name(*key_, "import-path", rel) : security::detail::sha256_hex(rel)).substr(0, 32);
   }
 
   // Lines that do not parse (a line torn by a crash) are ignored.
@@ -134,6 +143,12 @@ private:
     std::ifstream in(file_, std::ios::binary);
     std::string line;
     while (std::getline(in, line)) {
+      if (key_) {  // sealed lines only
+        if (!line.starts_with("e ")) continue;
+        auto opened = crypto::open_record(*key_, kJournalContext, std::string_view(line).substr(2));
+        if (!opened) continue;
+        line = std::move(*opened);
+      }
       const auto a = line.find(' '), b = line.find(' ', a + 1), c = line.find(' ', b + 1);
       if (a != 32 || b == std::string::npos || c == std::string::npos) continue;
       Done d;
@@ -147,6 +162,8 @@ private:
     }
   }
 
+  static constexpr std::string_view kJournalContext = "tresor import journal v1";
+  const crypto::SecretKey* key_;  // the journal purpose key, or null (no encryption at rest)
   fs::path base_;  // DIR as given: the walk's paths start with it
   fs::path file_;
   int fd_ = -1;
@@ -209,22 +226,24 @@ int cmd_import(const Global& global, const std::vector<fs::path>& paths) {
       return kExitFailed;
     }
   }
-  auto instance = Instance::open(global.var);
-  if (!instance) {
-    print_error(instance.error().message);
-    return kExitFailed;
-  }
-  Instance& inst = **instance;
-  dicom::init_globals();  // before any DCMTK parsing; this command is single-threaded
-  services::StoreContext context{system_principal("import"), "", "", ""};
-
-  // Stop requests are taken between files, never in the middle of one.
+  // Stop requests are taken between files, never in the middle of one. Blocked
+  // before the instance opens: threads it starts (the audit trail's timer, the
+  // access aggregator) inherit the mask, else a SIGINT would end the process there.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   ::pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   bool interrupted = false;
+
+  auto instance = Instance::open(global.var);
+  if (!instance) {
+    print_error(instance.error().message);
+    return kExitFailed;
+  }
+  Instance& inst = **instance;
+  dicom::init_globals();  // before any DCMTK parsing
+  services::StoreContext context{system_principal("import"), "", "", ""};
 
   Counts counts;
   Progress progress;
@@ -282,7 +301,8 @@ int cmd_import(const Global& global, const std::vector<fs::path>& paths) {
       import_one(path, nullptr);
       continue;
     }
-    Journal journal(inst.config().var_dir, path);
+    Journal journal(inst.config().var_dir, path,
+                    inst.keyring() ? &inst.keyring()->purpose_key(crypto::Purpose::journal) : nullptr);
     if (journal.size() > 0)
       progress.message("resuming: " + std::to_string(journal.size()) + " files were imported by an earlier run");
     const std::size_t failed_before = counts.failed;

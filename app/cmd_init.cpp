@@ -55,7 +55,8 @@ Status write_private_file(const fs::path& file, const std::string& text) {
 
 // Everything after argument validation; the config file appears last (renamed
 // into place), so a failed init can simply be run again.
-Result<std::string> initialise(const fs::path& var, const std::string& ae, const InitOptions& options) {
+Result<std::string> initialise(const fs::path& var, const std::string& ae, const InitOptions& options,
+                               fs::path& key_file_created) {
   const fs::path pki = var / "pki";
   if (auto s = make_private_dir(var); !s) return std::unexpected(s.error());
   if (auto s = make_private_dir(pki); !s) return std::unexpected(s.error());
@@ -85,10 +86,33 @@ Result<std::string> initialise(const fs::path& var, const std::string& ae, const
     }
     if (auto at = toml.find(from); at != std::string::npos) toml.replace(at, from.size(), "web_root = \"" + escaped + "\"");
   }
+  if (options.no_encryption) {
+    // The sample's [encryption] table says `enabled = true`: the one line after the header.
+    const std::string header = "\n[encryption]\n";
+    const auto table = toml.find(header);
+    const auto line = table == std::string::npos ? table : toml.find("\nenabled = true\n", table);
+    if (line == std::string::npos) return fail(Errc::internal, "the sample configuration has no [encryption] enabled line");
+    toml.replace(line, std::string("\nenabled = true\n").size(), "\nenabled = false\n");
+  }
   if (auto s = write_private_file(temp_file, toml); !s) return std::unexpected(s.error());
   auto config = config::load(temp_file);
   if (!config) return fail(config.error().code, "the generated configuration does not load: " + config.error().message);
   config->config_file = fs::absolute(final_file).lexically_normal();
+
+  // Encryption at rest: the KEK file (outside var/, unless it exists: an
+  // operator-provided key, or a re-run after a failed init) and the keyring.
+  const config::Encryption& enc = config->encryption;
+  if (enc.enabled) {
+    std::error_code kec;
+    if (!enc.key_file.empty() && !fs::exists(enc.key_file, kec)) {
+      if (auto s = crypto::Keyring::create_key_file(enc.key_file); !s) return std::unexpected(s.error());
+      key_file_created = enc.key_file;
+    }
+    if (!fs::exists(crypto::Keyring::file_of(config->var_dir), kec)) {
+      auto ring = crypto::Keyring::create({enc.key_file, enc.key_command}, config->var_dir);
+      if (!ring) return fail(ring.error().code, "creating the keyring: " + ring.error().message);
+    }
+  }
 
   auto instance = Instance::open(std::move(*config));
   if (!instance) return std::unexpected(instance.error());
@@ -134,7 +158,8 @@ int cmd_init(const Global& global, const InitOptions& options) {
       return kExitUsage;
     }
 
-  auto password = initialise(var, ae, options);
+  fs::path key_file_created;
+  auto password = initialise(var, ae, options, key_file_created);
   if (!password) {
     std::error_code ignored;
     fs::remove(var / "tresor.toml.new", ignored);
@@ -144,6 +169,9 @@ int cmd_init(const Global& global, const InitOptions& options) {
   std::cout << "AE title: " << ae << '\n' << "admin password: " << *password << '\n';
   std::cout.flush();
   std::cerr << "Instance created in " << var.string() << ". The admin password is shown only now.\n";
+  if (!key_file_created.empty())
+    std::cerr << "Encryption key: " << key_file_created.string()
+              << " (outside var/). Back it up separately from var/: without it nothing stored can be read.\n";
   return kExitOk;
 }
 

@@ -23,7 +23,7 @@ int cmd_routes(const Global& global, bool as_json) {
   http::Router router;
   http::Deps deps{inst.config(), inst.ingest(), inst.qido(),  inst.retrieve(), inst.index(),
                   inst.accounts(), auth,        inst.audit(), inst.clock(),    inst.config().store_dir() / "tmp",
-                  {},            {},            inst.config().http.web_root};
+                  {},            {},            inst.config().http.web_root, nullptr};
   http::add_all_routes(router, deps);
   if (!as_json) {
     std::cout << router.markdown();

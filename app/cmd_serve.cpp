@@ -7,7 +7,9 @@
 #include <iostream>
 
 #include "commands.h"
+#include "audit_export.h"
 #include "instance.h"
+#include "retention_daily.h"
 #include "core/log.h"
 #include "dicom/inspect.h"
 #include "http/fetch.h"
@@ -57,6 +59,12 @@ int cmd_serve(const Global& global) {
     }
   }
 
+  // Interrupted deletions first: the ingest recovery must find their blobs
+  // gone (it would otherwise re-index an unreferenced blob).
+  if (auto finished = inst.deletion().recover(); !finished) {
+    print_error("crash recovery (deletions) failed: " + finished.error().message);
+    return kExitFailed;
+  }
   if (auto recovered = inst.ingest().recover(); !recovered) {
     print_error("crash recovery failed: " + recovered.error().message);
     return kExitFailed;
@@ -122,11 +130,12 @@ int cmd_serve(const Global& global) {
   security::HttpAuthenticator http_auth(config, inst.accounts(), jwt.get(), inst.clock(), inst.audit(), login_throttle,
                                         &*devices);
   http::Router router;
-  http::Deps http_deps{config,         inst.ingest(),   inst.qido(),     inst.retrieve(), inst.index(),
+  http::Deps http_deps{config,         inst.ingest(),   inst.qido(),     inst.wado(),     inst.index(),
                        inst.accounts(), http_auth,      inst.audit(),    inst.clock(),    config.store_dir() / "tmp",
                        [&inst] { return all_findings(inst); },
                        [&failures, &inst] { return failures.blocked(inst.clock().now()); },
-                       config.http.web_root};
+                       config.http.web_root,
+                       inst.audit_key()};
   http::add_all_routes(router, http_deps);
   std::unique_ptr<http::Server> https;
   if (config.http.port != 0) {
@@ -139,7 +148,15 @@ int cmd_serve(const Global& global) {
     https = std::move(*started_http);
   }
 
-  inst.record_admin("serve start", config.dimse.ae_title, audit::Outcome::success);
+  inst.record_application_activity("Application Start");
+  // ATNA export ([audit_export]): a background thread following the trail.
+  auto exporter = start_audit_export(config, inst.audit_key());
+  if (!exporter) {
+    if (https) https->stop();
+    server->stop();
+    print_error("cannot start the audit export: " + exporter.error().message);
+    return kExitFailed;
+  }
   if (config.dimse.tls_port != 0)
     std::cout << "listening dimse-tls " << config.dimse.tls_bind << ':' << config.dimse.tls_port << '\n';
   if (config.dimse.plaintext_enabled)
@@ -148,15 +165,20 @@ int cmd_serve(const Global& global) {
   if (https) std::cout << "listening https " << config.http.bind << ':' << https->port() << '\n';
   std::cout.flush();
   log::info("serving as AE title {}", config.dimse.ae_title);
+  // [retention] daily (off by default): the policies once a day, as `tresor retention run`.
+  std::unique_ptr<DailyRetention> daily_retention;
+  if (config.retention.daily) daily_retention = std::make_unique<DailyRetention>(inst);
 
   int signal_number = 0;
   while (sigwait(&stop_signals, &signal_number) != 0) {
   }
   log::info("received {}, stopping", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+  if (daily_retention) daily_retention->stop();
   if (https) https->stop();
   server->stop();
   if (jwks_refresher) jwks_refresher->stop();
-  inst.record_admin("serve stop", config.dimse.ae_title, audit::Outcome::success);
+  inst.record_application_activity("Application Stop");
+  if (*exporter) (*exporter)->stop();  // Application Stop goes out at the next start
   log::info("stopped");
   return kExitOk;
 }

@@ -5,6 +5,7 @@
 #include "commands.h"
 #include "instance.h"
 #include "security/passwords.h"
+#include "services/export.h"
 
 namespace tresor::app {
 namespace {
@@ -165,6 +166,47 @@ int cmd_user_remove(const Global& global, const std::string& name) {
   }
   inst.record_admin("user remove", name, audit::Outcome::success);
   std::cout << "removed user " << name << '\n';
+  return kExitOk;
+}
+
+// `tresor user set-project NAME --project P...`: the user's scope becomes
+// the labels of these research projects (services::research_label), which
+// only the de-identified copies of exports to them carry.
+int cmd_user_set_project(const Global& global, const std::string& name, const std::vector<std::string>& projects) {
+  Scope scope;
+  for (const std::string& p : projects) {
+    if (!services::is_valid_project(p)) {
+      print_error("--project: a project name is 1..55 characters of [A-Za-z0-9_.-]");
+      return kExitUsage;
+    }
+    scope.labels.push_back(services::research_label(p));
+  }
+  auto instance = Instance::open(global.var);
+  if (!instance) {
+    print_error(instance.error().message);
+    return kExitFailed;
+  }
+  Instance& inst = **instance;
+  auto existing = inst.accounts().find_user(name);
+  if (!existing) {
+    print_error(existing.error().message);
+    return kExitFailed;
+  }
+  if (!*existing) {
+    print_error("no user " + name);
+    return kExitFailed;
+  }
+  User user = **existing;
+  user.scope = scope;
+  std::string labels;
+  for (const auto& l : scope.labels) labels += (labels.empty() ? "" : ",") + l;
+  if (auto s = inst.accounts().put_user(user); !s) {
+    inst.record_admin("user set-project", name, audit::Outcome::failure);
+    print_error(s.error().message);
+    return kExitFailed;
+  }
+  inst.record_admin("user set-project", name, audit::Outcome::success, {{"labels", labels}});
+  std::cout << "user " << name << " now sees only studies labelled " << labels << '\n';
   return kExitOk;
 }
 

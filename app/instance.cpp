@@ -29,17 +29,32 @@ Result<std::unique_ptr<Instance>> Instance::open(config::Config config) {
   fs::create_directories(c.var_dir, ec);
   if (ec) return fail(Errc::io_error, "cannot create " + c.var_dir.string() + ": " + ec.message());
 
-  auto index = index::open_sqlite(c.index_file(), std::chrono::milliseconds(c.index_busy_timeout_ms));
+  // The keys first: without the right KEK nothing else opens (the error is
+  // one operator-facing line naming the key file or key_command).
+  if (c.encryption.enabled) {
+    auto ring = crypto::Keyring::open({c.encryption.key_file, c.encryption.key_command}, c.var_dir);
+    if (!ring) return std::unexpected(ring.error());
+    self->keyring_ = std::move(*ring);
+  }
+
+  // The index encrypted under its purpose key (index/sqlite/crypt_vfs.h); a
+  // plaintext index.db from before is converted in place.
+  const std::chrono::milliseconds index_busy(c.index_busy_timeout_ms);
+  auto index = self->keyring_
+                   ? index::open_sqlite(c.index_file(), self->keyring_->purpose_key(crypto::Purpose::index), index_busy)
+                   : index::open_sqlite(c.index_file(), index_busy);
   if (!index) return fail(index.error().code, c.index_file().string() + ": " + index.error().message);
   self->index_ = std::move(*index);
 
-  auto store = store::open_fs_store(c.store_dir());
+  auto store = store::open_fs_store(c.store_dir(), store::real_file_system(), self->keyring_.get());
   if (!store) return fail(store.error().code, c.store_dir().string() + ": " + store.error().message);
   self->store_ = std::move(*store);
 
   fs::create_directories(c.audit_file().parent_path(), ec);
   ::chmod(c.audit_file().parent_path().c_str(), 0700);
-  auto audit = audit::open_jsonl_log(c.audit_file(), self->clock_);
+  // The trail's records are encrypted under the audit purpose key (audit/trail.h).
+  self->audit_key_ = self->keyring_ ? &self->keyring_->purpose_key(crypto::Purpose::audit) : nullptr;
+  auto audit = audit::open_trail_log(c.audit_file().parent_path(), self->clock_, self->audit_key_, trail_options(c));
   if (!audit) return fail(audit.error().code, c.audit_file().string() + ": " + audit.error().message);
   self->audit_ = std::move(*audit);
 
@@ -49,7 +64,13 @@ Result<std::unique_ptr<Instance>> Instance::open(config::Config config) {
   self->qido_ = std::make_unique<services::QueryService>(*self->index_, *self->audit_, c.http.qido_cap);
   self->retrieve_ =
       std::make_unique<services::RetrieveService>(*self->index_, *self->store_, *self->audit_, c.dimse.retrieve_cap);
+  self->access_ = std::make_unique<audit::AccessAggregator>(*self->audit_, self->clock_,
+                                                            std::chrono::seconds(c.audit.access_window_s));
+  self->wado_ = std::make_unique<services::RetrieveService>(*self->index_, *self->store_, *self->audit_,
+                                                            c.dimse.retrieve_cap, self->access_.get());
   self->commitment_ = std::make_unique<services::CommitmentService>(*self->index_, *self->audit_);
+  self->deletion_ = std::make_unique<services::DeletionService>(*self->store_, *self->index_, *self->audit_,
+                                                                self->ingest_->key_locks());
   return self;
 }
 
@@ -65,6 +86,27 @@ void Instance::record_admin(std::string_view action, std::string_view subject, a
   if (!subject.empty()) event.reason.append(" ").append(subject);
   event.details = std::move(details);
   event.details.insert(event.details.begin(), {"action", std::string(action)});
+  audit_->record(event);
+}
+
+audit::TrailOptions trail_options(const config::Config& c) {
+  audit::TrailOptions trail;
+  trail.rotate_bytes = c.audit.rotate_bytes;
+  trail.checkpoint_records = static_cast<std::uint64_t>(c.audit.checkpoint_records);
+  trail.checkpoint_interval = std::chrono::seconds(c.audit.checkpoint_seconds);
+  return trail;
+}
+
+void Instance::record_application_activity(std::string_view what) {
+  if (access_) access_->flush_all();  // the viewer sessions so far come before a stop
+  audit::Event event;
+  event.type = audit::Type::application_activity;
+  event.outcome = audit::Outcome::success;
+  event.actor = config_.dimse.ae_title;
+  event.user = local_user();
+  event.source = "local";
+  event.reason = what;
+  event.details = {{"action", std::string(what)}, {"pid", std::to_string(::getpid())}};
   audit_->record(event);
 }
 

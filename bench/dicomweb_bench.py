@@ -446,7 +446,7 @@ def main():
         n1 = n0 + len(single) + len(batched)
         if a.grow > n1:
             stop(tp)
-            pop = subprocess.run([str(pop_bin), str(t.var / "index.db"), str(a.grow - n1)], capture_output=True,
+            pop = subprocess.run([str(pop_bin), "--var", str(t.var), str(a.grow - n1)], capture_output=True,
                                  text=True, check=True)
             print("grow   " + pop.stderr.strip(), flush=True)
             tp = t.start(); procs.append(tp)

@@ -186,7 +186,7 @@ def main():
         grown = None
         if a.grow > n:
             stop(tp)
-            pop = subprocess.run([str(build / "bench" / "bench_populate_index"), str(t.var / "index.db"),
+            pop = subprocess.run([str(build / "bench" / "bench_populate_index"), "--var", str(t.var),
                                   str(a.grow - n)], capture_output=True, text=True, check=True)
             print("grow   " + pop.stderr.strip(), flush=True)
             big_ids = work / "big_ids.txt"

@@ -1,23 +1,58 @@
 // Adds N synthetic instances straight into a Tresor index (no blobs), to time
 // C-FIND against a large archive without sending hundreds of thousands of
 // files first. Shape per patient: 2 studies x 2 series x (N / patients / 4).
-// Usage: bench_populate_index INDEX_DB N [INSTANCES_PER_SERIES] > patient_ids.txt
-// Prints every PatientID it created (one per line) on stdout.
+// Usage: bench_populate_index [--encrypted | --var] INDEX_DB|VAR_DIR N [INSTANCES_PER_SERIES] > patient_ids.txt
+// Prints every PatientID it created (one per line) on stdout. --encrypted:
+// through the encrypting VFS (index/sqlite/crypt_vfs.h) under a random key,
+// to compare with a plaintext run (docs/storage-layout.md). After inserting,
+// times 200 study-level PatientName prefix queries (QIDO's shape) on stderr.
+// --var VAR_DIR: the index of a Tresor instance, opened with its keyring's
+// index key (the KEK from the instance's configuration), as `serve` does.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
+#include "config/config.h"
+#include "crypto/keyring.h"
 #include "index/index.h"
 
 using namespace tresor;
 
 int main(int argc, char** argv) {
+  const bool encrypted = argc > 1 && std::string(argv[1]) == "--encrypted";
+  const bool instance = argc > 1 && std::string(argv[1]) == "--var";
+  if (encrypted || instance) {
+    --argc;
+    ++argv;
+  }
   if (argc < 3) {
-    std::fprintf(stderr, "usage: %s INDEX_DB N [INSTANCES_PER_SERIES]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s [--encrypted] INDEX_DB N [INSTANCES_PER_SERIES]\n", argv[0]);
     return 2;
   }
-  auto index = index::open_sqlite(argv[1]);
+  const auto key = crypto::SecretKey::random();
+  std::unique_ptr<crypto::Keyring> keyring;
+  Result<std::unique_ptr<index::SqliteIndex>> index = std::unexpected(make_error(Errc::internal, "not opened"));
+  if (instance) {
+    auto config = config::load(std::filesystem::path(argv[1]) / "tresor.toml");
+    if (!config) {
+      std::fprintf(stderr, "%s\n", config.error().message.c_str());
+      return 1;
+    }
+    if (config->encryption.enabled) {
+      auto ring = crypto::Keyring::open({config->encryption.key_file, config->encryption.key_command}, config->var_dir);
+      if (!ring) {
+        std::fprintf(stderr, "%s\n", ring.error().message.c_str());
+        return 1;
+      }
+      keyring = std::move(*ring);
+      index = index::open_sqlite(config->index_file(), keyring->purpose_key(crypto::Purpose::index));
+    } else {
+      index = index::open_sqlite(config->index_file());
+    }
+  } else {
+    index = encrypted ? index::open_sqlite(argv[1], key) : index::open_sqlite(argv[1]);
+  }
   if (!index) {
     std::fprintf(stderr, "%s\n", index.error().message.c_str());
     return 1;
@@ -65,5 +100,22 @@ int main(int argc, char** argv) {
   }
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::fprintf(stderr, "inserted %ld instances in %.1f s (%.0f/s)\n", made, s, made / s);
+  auto q0 = std::chrono::steady_clock::now();
+  std::size_t rows = 0;
+  for (int i = 0; i < 200; ++i) {
+    QueryRequest q;
+    q.model = QueryModel::study_root;
+    q.level = Level::study;
+    q.keys = {{tags::PatientName, "BENCH^PATIENT" + std::to_string(i * 7 % 100) + "*"},
+              {tags::StudyInstanceUID, ""}, {tags::PatientID, ""}, {tags::ModalitiesInStudy, ""}};
+    auto found = (*index)->find(q, 100, 0);
+    if (!found) {
+      std::fprintf(stderr, "find failed: %s\n", found.error().message.c_str());
+      return 1;
+    }
+    rows += found->size();
+  }
+  double qs = std::chrono::duration<double>(std::chrono::steady_clock::now() - q0).count();
+  std::fprintf(stderr, "200 study queries by PatientName prefix: %.1f ms each (%zu rows)\n", qs * 1000 / 200, rows);
   return 0;
 }

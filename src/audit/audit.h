@@ -1,8 +1,9 @@
 // Audit events: who did what, from where, to which patient/study, with what
 // outcome. Contract: record() never throws, never drops an event silently
 // (a write failure is reported on the ordinary log without patient data), and
-// appends one JSON object per line to an append-only file.
+// appends one record per line to the append-only trail (open_trail_log).
 #pragma once
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -14,6 +15,10 @@
 #include <vector>
 #include "core/clock.h"
 #include "core/error.h"
+
+namespace tresor::crypto {
+class SecretKey;
+}
 
 namespace tresor::audit {
 
@@ -79,9 +84,37 @@ struct SpaceGuard {
   std::function<std::optional<Space>(int fd)> probe;            // empty: fstatvfs(fd) (tests substitute)
 };
 
-// Append-only JSON-lines file (opened with O_APPEND, one write per event).
-Result<std::unique_ptr<AuditSink>> open_jsonl_log(const std::filesystem::path& file, const Clock& clock,
-                                                  SpaceGuard guard = {});
+// The tamper-evident audit trail in `audit_dir` (var/audit/; format in
+// audit/trail_codec.h and docs/storage-layout.md; read back with
+// audit/trail.h). Contract, besides AuditSink's:
+//  - each record gets the next sequence number (no gap, across processes and
+//    rotations), its UTC time and the chained SHA-256 hash, and is appended
+//    with ONE write(2) to an O_APPEND file (0600), under an flock() shared by
+//    every process that writes the trail (a CLI command while `tresor serve`
+//    runs); each writer first catches up with what the others appended;
+//  - with a key (the keyring's audit purpose key) records are encrypted
+//    (XChaCha20-Poly1305, the seq as associated data); without one they are
+//    written in the clear (tests, instances without a keyring);
+//  - a checkpoint signed with the Ed25519 key <var>/keys/audit-sign.key
+//    (created on first open, 0600; public half in audit-sign.pub) after every
+//    checkpoint_records records, checkpoint_interval after the first record it
+//    does not cover yet, before each rotation and when the log is destroyed
+//    (clean stop); the latest one is also kept in audit_dir/trail.head so that
+//    verify_trail() notices a truncated tail;
+//  - once the current file reaches rotate_bytes it is renamed
+//    audit.<its first seq>.jsonl and a new audit.jsonl starts with the last
+//    seq and hash, so the chain runs on;
+//  - open fails plainly when the last record does not open with `key` (wrong
+//    key) or the signing key cannot be read; a torn last line (crash
+//    mid-write) is cut off and reported by a security_alert record.
+struct TrailOptions {
+  std::uint64_t rotate_bytes = 64ull << 20;
+  std::uint64_t checkpoint_records = 1000;
+  std::chrono::seconds checkpoint_interval{60};
+  SpaceGuard guard;
+};
+Result<std::unique_ptr<AuditSink>> open_trail_log(const std::filesystem::path& audit_dir, const Clock& clock,
+                                                  const crypto::SecretKey* key, TrailOptions options = {});
 
 // Keeps events in memory (tests).
 class MemorySink final : public AuditSink {

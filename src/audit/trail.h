@@ -29,12 +29,19 @@ struct Record {
   std::string hash;   // lowercase hex
 };
 
+// The record as one JSON object (no newline): seq, time, type, outcome,
+// actor, user, source, patient_id, study_uid, series_uid, sop_uid, reason
+// (the non-empty ones), details (an object), hash. `tresor audit show --json`.
+std::string to_json_line(const Record& record);
+
 class TrailReader {
 public:
   // Every file of the trail in order (rotated ones first). `key` may be null
   // for a trail written without encryption.
+  // newest_bytes > 0: only the newest files, as many as hold about that many
+  // bytes (at least the current one), e.g. for "the latest events" views.
   static Result<std::unique_ptr<TrailReader>> open(const std::filesystem::path& audit_dir,
-                                                   const crypto::SecretKey* key);
+                                                   const crypto::SecretKey* key, std::uint64_t newest_bytes = 0);
   virtual ~TrailReader() = default;
   // The next record; nullopt at the end. A record that does not decrypt or
   // parse is Errc::corrupt with a message naming the file and record.
@@ -47,6 +54,10 @@ struct VerifyReport {
   std::uint64_t records = 0;
   std::uint64_t checkpoints = 0;
   std::uint64_t last_seq = 0;
+  std::uint64_t files = 0;
+  std::uint64_t last_checkpoint_seq = 0;   // records after it are chained but not yet signed (crash)
+  std::string first_time, last_time;       // of the first and last records
+  std::string signing_key;                 // hex Ed25519 public key the checkpoints were checked with
 };
 // Checks the whole trail: chain, sequence, checkpoints' signatures, and that
 // the trail reaches the last checkpoint. The first problem is an error whose

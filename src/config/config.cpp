@@ -2,13 +2,16 @@
 #include "config/config.h"
 
 #include <arpa/inet.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstdio>
 #include <map>
 #include <sstream>
+#include <set>
 #include <toml++/toml.h>
 
 #include "config/options.h"
@@ -246,6 +249,35 @@ void validate(Loader& l, Config& c) {
                                               ") must be a readable file (or \"\" for the system CA store)");
   c.http.web_root = resolve(base, c.http.web_root);
 
+  // [audit_export]: everything the exporter needs, checked before it starts.
+  AuditExport& ax = c.audit_export;
+  ax.ca_file = resolve(base, ax.ca_file);
+  ax.cert_file = resolve(base, ax.cert_file);
+  ax.key_file = resolve(base, ax.key_file);
+  auto host_like = [](const std::string& h) {
+    return !h.empty() && h.size() <= 253 && std::ranges::all_of(h, [](char ch) {
+      return std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '-' || ch == ':';
+    });
+  };
+  if (ax.enabled) {
+    if (!host_like(ax.host))
+      l.error(l.at("audit_export", "host"), "'audit_export.host' must be a DNS name or IP address when export is enabled");
+    if (!ax.server_name.empty() && !host_like(ax.server_name))
+      l.error(l.at("audit_export", "server_name"), "'audit_export.server_name' must be a DNS name or IP address");
+    const std::pair<const char*, const fs::path*> files[] = {
+        {"ca_file", &ax.ca_file}, {"cert_file", &ax.cert_file}, {"key_file", &ax.key_file}};
+    for (auto [key, path] : files)
+      if (path->empty() || !is_readable_file(*path))
+        l.error(l.at("audit_export", key), "'audit_export." + std::string(key) + "' (" + path->string() +
+                                               ") must be a readable file when export is enabled");
+    struct stat st {};
+    if (!ax.key_file.empty() && ::stat(ax.key_file.c_str(), &st) == 0 && (st.st_mode & 0077) != 0)
+      l.error(l.at("audit_export", "key_file"), "'audit_export.key_file' (" + ax.key_file.string() +
+                                                    ") must not be readable by group or others (chmod 600)");
+  }
+  if (!std::ranges::all_of(ax.hostname, [](char ch) { return ch > 0x20 && ch < 0x7f; }) || ax.hostname.size() > 255)
+    l.error(l.at("audit_export", "hostname"), "'audit_export.hostname' must be printable ASCII without spaces");
+
   if (d.tls_port != 0 || d.legacy_tls_enabled || c.http.port != 0) {
     const std::pair<const char*, const fs::path*> files[] = {
         {"cert_file", &c.tls.cert_file}, {"key_file", &c.tls.key_file}, {"ca_file", &c.tls.ca_file}};
@@ -254,6 +286,39 @@ void validate(Loader& l, Config& c) {
         l.error(l.at("tls", key), "'tls." + std::string(key) + "' (" + path->string() +
                                       ") is not a readable file, and the TLS listeners need it");
   }
+
+  // [encryption]: exactly one KEK source; a key file outside var_dir, 0600.
+  Encryption& enc = c.encryption;
+  if (!enc.key_file.empty()) enc.key_file = resolve(base, enc.key_file);
+  if (enc.enabled) {
+    if (enc.key_file.empty() == enc.key_command.empty())
+      l.error(l.at("encryption", "key_file"),
+              "exactly one of 'encryption.key_file' and 'encryption.key_command' must be set");
+    if (enc.key_command.find('\n') != std::string::npos)
+      l.error(l.at("encryption", "key_command"), "'encryption.key_command' must be one line");
+    if (!enc.key_file.empty()) {
+      const fs::path kf = fs::weakly_canonical(enc.key_file), vd = fs::weakly_canonical(c.var_dir);
+      auto [vend, kend] = std::mismatch(vd.begin(), vd.end(), kf.begin(), kf.end());
+      if (vend == vd.end())
+        l.error(l.at("encryption", "key_file"), "'encryption.key_file' (" + enc.key_file.string() +
+                                                    ") must be outside var_dir: a copy of var/ must not hold its key");
+      struct stat ks {};
+      if (::stat(enc.key_file.c_str(), &ks) == 0 && (ks.st_mode & 0077) != 0)
+        l.error(l.at("encryption", "key_file"), "'encryption.key_file' (" + enc.key_file.string() +
+                                                    ") must not be accessible to group or others (chmod 600)");
+    }
+  }
+
+  std::set<std::string> retention_names;
+  for (const std::string& text : c.retention.policies) {
+    auto rule = parse_retention_rule(text);
+    if (!rule)
+      l.error(l.at("retention", "policies"), "'retention.policies': " + rule.error().message);
+    else if (!retention_names.insert(rule->name).second)
+      l.error(l.at("retention", "policies"), "'retention.policies': policy " + rule->name + " is defined twice");
+  }
+  if (c.retention.daily && c.retention.policies.empty())
+    l.error(l.at("retention", "daily"), "'retention.daily' is true but 'retention.policies' is empty");
 
   if (!c.oidc.issuer.empty()) {
     if (c.oidc.audience.empty())

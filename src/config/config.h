@@ -103,6 +103,42 @@ struct Login {                             // password-guessing throttle (HTTP a
   int source_block_s = 900;                // ... refuse its password guesses (except known-good accounts) this long
 };
 
+struct Retention {                         // retention policies (services::RetentionService, `tresor retention run`)
+  std::vector<std::string> policies;       // "NAME: N years [modality=XX] [sop_class=UID]"; none by default
+  bool daily = false;                      // tresor serve also applies them once a day
+};
+// One parsed [retention] policy (validated by load()).
+struct RetentionRule {
+  std::string name;                        // [A-Za-z0-9_.-], 1..64
+  int years = 0;                           // 1..200
+  std::string modality, sop_class;         // "" = any
+};
+Result<RetentionRule> parse_retention_rule(std::string_view text);
+
+struct Audit {                             // the audit trail (var/audit/, docs/storage-layout.md)
+  std::uint64_t rotate_bytes = 64ull << 20;  // the current file is rotated once it is this large
+  int checkpoint_records = 1000;           // a signed checkpoint after this many records ...
+  int checkpoint_seconds = 60;             // ... or this many seconds after the first record not yet checkpointed
+  int access_window_s = 300;               // viewer access: one event per (user, study) until this long without a request
+};
+
+struct AuditExport {                       // ATNA export (IHE ITI-20): syslog over mutual TLS (audit/syslog_export.h)
+  bool enabled = false;                    // off by default
+  std::string host;                        // the audit record repository (DNS name or IPv4); required when enabled
+  std::uint16_t port = 6514;               // RFC 5425 syslog over TLS
+  std::string server_name;                 // name its certificate must carry; "" = host
+  std::filesystem::path ca_file;           // CA(s) its certificate must chain to (PEM); required when enabled
+  std::filesystem::path cert_file;         // our client certificate (PEM); required when enabled
+  std::filesystem::path key_file;          // its private key (PEM, not readable by group or others)
+  std::string hostname;                    // HOSTNAME field of the messages; "" = this machine's host name
+};
+
+struct Encryption {                        // encryption at rest (crypto/keyring.h, docs/storage-layout.md)
+  bool enabled = true;                     // false only to measure the overhead; `tresor check` reports it
+  std::filesystem::path key_file = "../tresor-kek.key";  // the KEK: outside var_dir, mode 0600 (absolute after load())
+  std::string key_command;                 // or: a command printing the KEK as 64 hex digits (then key_file = "")
+};
+
 struct Config {
   std::filesystem::path config_file;       // where it was loaded from
   std::filesystem::path var_dir = ".";     // index.db, store/, audit/ live here (absolute after load())
@@ -114,12 +150,18 @@ struct Config {
   Oidc oidc;
   Http http;
   Login login;
+  Audit audit;
+  AuditExport audit_export;
+  Retention retention;
+  Encryption encryption;
 
   std::filesystem::path index_file() const { return var_dir / "index.db"; }
   std::filesystem::path store_dir() const { return var_dir / "store"; }
   std::filesystem::path audit_file() const { return var_dir / "audit" / "audit.jsonl"; }
   // The device-cookie MAC key (security/device_cookie.h): secret, mode 0600.
   std::filesystem::path device_key_file() const { return var_dir / "device_cookie.key"; }
+  // Last audit record sequence number the ATNA exporter delivered (audit/syslog_export.h).
+  std::filesystem::path audit_export_cursor_file() const { return var_dir / "audit" / "export.cursor"; }
 };
 
 Result<Config> load(const std::filesystem::path& file);

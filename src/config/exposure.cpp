@@ -62,6 +62,13 @@ std::vector<Finding> exposure_check(const Config& c, AccountRepository& accounts
                    "in " + file + " [dimse], set plaintext_bind = \"127.0.0.1\" (or a private address) or "
                                   "plaintext_enabled = false"});
 
+  // Deliberately disabled (benchmarks): a warning, so `serve` starts, never silent.
+  if (!c.encryption.enabled)
+    out.push_back({"encryption at rest is off: stored objects lie in the clear under " + c.store_dir().string() +
+                       " (whoever copies the disk reads them)",
+                   "set enabled = true in " + file + " [encryption] (objects stored meanwhile stay unencrypted)",
+                   true});
+
   if (d.legacy_tls_enabled && !is_loopback_or_private(d.legacy_tls_bind))
     out.push_back({"the legacy-TLS listener is bound to " + d.legacy_tls_bind +
                        ", which is not a loopback or private address",

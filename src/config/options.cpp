@@ -198,6 +198,63 @@ const Option kOptions[] = {
      "... refuse password guesses from that address for this many seconds (sessions, API tokens, JWTs and accounts that "
      "logged in from there before still work).",
      [](Config& c) -> FieldRef { return &c.login.source_block_s; }, 1, 2592000},
+
+    {"audit", "rotate_bytes",
+     "The current audit file (audit/audit.jsonl) is renamed audit.<first seq>.jsonl and a new one started once it "
+     "holds this many bytes; the hash chain runs on across files (4096..2^40).",
+     [](Config& c) -> FieldRef { return &c.audit.rotate_bytes; }, 4096, std::int64_t{1} << 40},
+    {"audit", "checkpoint_records",
+     "A checkpoint signed with the audit signing key (keys/audit-sign.key) is written after this many records ...",
+     [](Config& c) -> FieldRef { return &c.audit.checkpoint_records; }, 1, 1000000},
+    {"audit", "checkpoint_seconds",
+     "... or this many seconds after the first record it does not yet cover, and at every clean stop (1..86400).",
+     [](Config& c) -> FieldRef { return &c.audit.checkpoint_seconds; }, 1, 86400},
+    {"audit", "access_window_s",
+     "Viewer (WADO-RS) reads are audited as one DICOM Instances Accessed event per (user, study), written once the "
+     "study has not been read for this many seconds, and at every clean stop, with the instance count (1..86400).",
+     [](Config& c) -> FieldRef { return &c.audit.access_window_s; }, 1, 86400},
+
+    {"audit_export", "enabled",
+     "Send every audit record, as a PS3.15 DICOM audit message in RFC 5424 syslog, to an audit record repository over "
+     "mutual TLS (RFC 5425, IHE ATNA ITI-20). Records wait in the trail while the repository is down; re-sent ones "
+     "carry the same [tresor@32473 seq=\"N\"] so the repository can drop copies. Off by default.",
+     [](Config& c) -> FieldRef { return &c.audit_export.enabled; }},
+    {"audit_export", "host", "The audit record repository (syslog collector): DNS name or IPv4 address.",
+     [](Config& c) -> FieldRef { return &c.audit_export.host; }},
+    {"audit_export", "port", "Its syslog-over-TLS port (6514 is RFC 5425's).",
+     [](Config& c) -> FieldRef { return &c.audit_export.port; }, 1, 65535},
+    {"audit_export", "server_name", "Name (DNS or IP) its certificate must carry; empty = host.",
+     [](Config& c) -> FieldRef { return &c.audit_export.server_name; }},
+    {"audit_export", "ca_file", "CA certificate(s) the repository's certificate must chain to (PEM).",
+     [](Config& c) -> FieldRef { return &c.audit_export.ca_file; }},
+    {"audit_export", "cert_file",
+     "Our client certificate (PEM) presented to the repository, e.g. from `tresor cert issue --cn <host> --out pki/audit`.",
+     [](Config& c) -> FieldRef { return &c.audit_export.cert_file; }},
+    {"audit_export", "key_file", "Its private key (PEM); must not be readable by group or others.",
+     [](Config& c) -> FieldRef { return &c.audit_export.key_file; }},
+    {"audit_export", "hostname", "HOSTNAME field of the syslog messages; empty = this machine's host name.",
+     [](Config& c) -> FieldRef { return &c.audit_export.hostname; }},
+
+    {"retention", "policies",
+     "Retention policies, each \"NAME: N years [modality=XX] [sop_class=UID]\": studies older than N years (by "
+     "StudyDate, else by the time received; with modality / sop_class only studies wholly of it), never those under "
+     "legal hold (label hold), are deleted by `tresor retention run` (audited, reason \"retention policy NAME\").",
+     [](Config& c) -> FieldRef { return &c.retention.policies; }},
+    {"retention", "daily", "tresor serve also applies the retention policies once a day (off by default).",
+     [](Config& c) -> FieldRef { return &c.retention.daily; }},
+
+    {"encryption", "enabled",
+     "Encrypt every stored object (AES-256-GCM, one data key per object wrapped by the key-encryption key). "
+     "false only to measure the overhead: `tresor check` reports it.",
+     [](Config& c) -> FieldRef { return &c.encryption.enabled; }},
+    {"encryption", "key_file",
+     "The key-encryption key (KEK): a file of 64 hex digits, mode 0600, outside var_dir (created by `tresor init`). "
+     "Back it up apart from var/: without it nothing stored can be read. Set \"\" when key_command is used.",
+     [](Config& c) -> FieldRef { return &c.encryption.key_file; }},
+    {"encryption", "key_command",
+     "Or: a command (run with /bin/sh -c) printing the KEK as 64 hex digits, e.g. `systemd-creds decrypt ...` or a "
+     "KMS client; exactly one of key_file and key_command is set.",
+     [](Config& c) -> FieldRef { return &c.encryption.key_command; }},
 };
 
 const Table kTables[] = {
@@ -205,8 +262,12 @@ const Table kTables[] = {
     {"tls", "TLS for the DIMSE listener: server certificate and key, and the CA that client certificates must chain to."},
     {"brute_force", "Blocking of source addresses after repeated failed associations."},
     {"oidc", "OpenID Connect (JWT) user identity (DIMSE type 5 and HTTP Bearer tokens); off while issuer is empty."},
+    {"audit", "The tamper-evident audit trail: rotation, signed checkpoints, aggregation of viewer reads."},
+    {"audit_export", "Export of the audit trail to an audit record repository (IHE ATNA: syslog over mutual TLS)."},
     {"http", "HTTPS server: DICOMweb, the REST API and the web UI. TLS 1.2 or newer only, on the [tls] certificate."},
     {"login", "Password-guessing throttle for HTTP logins and DIMSE user identity (no hard account lock)."},
+    {"encryption", "Encryption at rest: where the key-encryption key comes from (`tresor key rotate` replaces it)."},
+    {"retention", "Deletion of old studies by policy (`tresor retention run [--dry-run]`); a study labelled hold is never deleted."},
 };
 
 } // namespace

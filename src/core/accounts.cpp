@@ -141,11 +141,16 @@ std::set<Operation> operations_for(const std::set<Role>& roles) {
         break;
       case Role::clinician: ops.insert({Operation::echo, Operation::find, Operation::get, Operation::move}); break;
       case Role::technologist: ops.insert({Operation::echo, Operation::store, Operation::commit}); break;
-      case Role::researcher: break;
+      case Role::researcher: ops.insert({Operation::find, Operation::get}); break;
       case Role::auditor: ops.insert(Operation::audit); break;
     }
   }
   return ops;
+}
+
+std::optional<Scope> effective_scope(const User& user) {
+  if (user.roles.contains(Role::researcher) && !user.scope) return Scope{};
+  return user.scope;
 }
 
 } // namespace tresor

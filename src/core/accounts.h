@@ -68,9 +68,8 @@ std::optional<std::string> validate_peer(const Peer& peer);
 std::optional<Scope> intersect_scopes(const std::optional<Scope>& a, const std::optional<Scope>& b);
 
 // The operations a set of roles grants: admin = everything; clinician =
-// echo find get move; technologist = echo store commit; researcher = nothing
-// identified (until de-identified export exists: no operation at all);
-// auditor = audit.
+// echo find get move; technologist = echo store commit; researcher = find
+// get, always under a scope (effective_scope); auditor = audit.
 std::set<Operation> operations_for(const std::set<Role>& roles);
 
 struct User {
@@ -80,6 +79,13 @@ struct User {
   bool enabled = true;
   std::optional<Scope> scope; // studies the user may see (nullopt = all)
 };
+
+// The scope a user acts under: user.scope, except that a researcher never
+// acts without one (no scope = an empty scope: nothing). A researcher's scope
+// is its research projects' labels (`tresor user set-project`), which only
+// the de-identified copies of an export carry (services/export.h), so a
+// researcher sees de-identified studies only.
+std::optional<Scope> effective_scope(const User& user);
 
 // A personal API token. The secret is shown once at creation and stored only
 // as the hex SHA-256 of the secret (it has 256 bits of entropy, so a fast

@@ -30,10 +30,10 @@ struct Decoded {
   std::uint64_t pixel_bytes = 0;  // bytes of the declared frames (0: no pixel data)
 };
 
-// Loads `file`, checks the declared pixel size against the cap and decodes
+// Loads `object`, checks the declared pixel size against the cap and decodes
 // encapsulated pixel data to Explicit VR Little Endian.
-Result<Decoded> load_decoded(const fs::path& file, std::uint64_t max_decoded_bytes) {
-  auto ff = detail::load_header(file);
+Result<Decoded> load_decoded(std::shared_ptr<ByteSource> object, std::uint64_t max_decoded_bytes) {
+  auto ff = detail::load_header(std::move(object));
   if (!ff) return std::unexpected(ff.error());
   DcmDataset& ds = *(*ff)->getDataset();
   Decoded out;
@@ -151,11 +151,12 @@ Result<bool> compare(Decoded& da, Decoded& db) {
 
 } // namespace
 
-Result<bool> same_dataset(const fs::path& a, const fs::path& b, std::uint64_t max_decoded_bytes) {
+Result<bool> same_dataset(std::shared_ptr<ByteSource> a, std::shared_ptr<ByteSource> b,
+                          std::uint64_t max_decoded_bytes) {
   return detail::guarded([&]() -> Result<bool> {
-    auto da = load_decoded(a, max_decoded_bytes);
+    auto da = load_decoded(std::move(a), max_decoded_bytes);
     if (!da) return std::unexpected(da.error());
-    auto db = load_decoded(b, max_decoded_bytes);
+    auto db = load_decoded(std::move(b), max_decoded_bytes);
     if (!db) return std::unexpected(db.error());
     return compare(*da, *db);
   });

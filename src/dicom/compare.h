@@ -1,8 +1,9 @@
 // Is a re-sent instance the same data set as the stored one, once decoded?
 // DCMTK-free interface (services/ uses it).
 // Contract for same_dataset():
-//  - a and b are Part-10 files that passed inspect_file (a stored blob and
-//    a newly received object with the same SOP Instance UID);
+//  - a and b are the plaintext of two stored Part-10 objects that passed
+//    inspect_file (the archived blob and a newly received one with the same
+//    SOP Instance UID), read through their ByteSources (BlobStore::open);
 //  - each data set is decoded to Explicit VR Little Endian with DCMTK's
 //    codecs (JPEG, JPEG-LS, RLE; the RLE fragments checked first) or, for
 //    JPEG 2000 (1.2.840.10008.1.2.4.90/.91), with OpenJPEG (j2k_decode.h:
@@ -29,14 +30,15 @@
 //    corrupt when either cannot be parsed. The caller keeps its refusal then.
 #pragma once
 #include <cstdint>
-#include <filesystem>
+#include <memory>
+#include "core/byte_source.h"
 #include "core/error.h"
 
 namespace tresor::dicom {
 
 inline constexpr std::uint64_t kDefaultMaxCompareBytes = 256ull << 20;  // decoded pixels per object
 
-Result<bool> same_dataset(const std::filesystem::path& a, const std::filesystem::path& b,
+Result<bool> same_dataset(std::shared_ptr<ByteSource> a, std::shared_ptr<ByteSource> b,
                           std::uint64_t max_decoded_bytes = kDefaultMaxCompareBytes);
 
 } // namespace tresor::dicom

@@ -1,11 +1,20 @@
 // DICOMweb conversions of stored Part-10 files (PS3.18). DCMTK-free
 // interface: http/ uses it without seeing DCMTK.
 // Contract for every function:
-//  - input is a file written by the store (Part-10, meta header present);
+//  - input is a stored object's plaintext as a ByteSource
+//    (core/byte_source.h; RetrieveService::open / BlobStore::open), a Part-10
+//    object with its meta header, never a file path (the store may keep the
+//    object encrypted on disk); the source is shared with the DCMTK streams
+//    reading it (dicom/source_stream.h) and read by the calling thread only;
+//  - only the bytes needed are read from the source: the elements of the
+//    header (values larger than 4 KiB are skipped, not read: DCMTK's
+//    maxReadLength, re-read through the stream factory on access) and the
+//    bytes of what is asked (one frame's pixels or fragments, one bulk
+//    value), in 64 KiB windows (dicom::kSourceBuffer), so a frame of a
+//    500-frame object decrypts a frame's worth of chunks, not the object;
 //  - nothing larger than one frame (or one rendered image) is held in memory
-//    besides what DCMTK needs to decode it; metadata reads stop loading
-//    element values larger than 4 KiB into memory (DcmFileFormat::loadFile
-//    maxReadLength) and never decode pixel data;
+//    besides what DCMTK needs to decode it; metadata reads never decode
+//    pixel data;
 //  - errors: invalid_argument for bad requests (frame number out of range,
 //    unknown transfer syntax), unsupported when a conversion is impossible
 //    (the caller answers 406), corrupt when the stored file cannot be parsed.
@@ -16,6 +25,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+#include <memory>
+#include "core/byte_source.h"
 #include "core/error.h"
 #include "core/model.h"
 
@@ -40,12 +51,12 @@ struct JsonOptions {
 // array). Meta header elements (group 0002) are left out. PN values become
 // {"Alphabetic": ...} objects (Ideographic/Phonetic when present); IS/DS
 // become JSON numbers; AT becomes "ggggeeee"; sequences nest.
-Result<std::string> to_dicom_json(const std::filesystem::path& file, const JsonOptions& options);
+Result<std::string> to_dicom_json(std::shared_ptr<ByteSource> object, const JsonOptions& options);
 
 // The value of the bulk element at `path` (see JsonOptions) as raw bytes in
 // the stored byte order. invalid_argument for a malformed path, not_found if
 // absent. PixelData of an encapsulated syntax is not served here (frames are).
-Result<std::string> bulk_value(const std::filesystem::path& file, std::string_view path);
+Result<std::string> bulk_value(std::shared_ptr<ByteSource> object, std::string_view path);
 
 // ---- Frames (PS3.18 8.7.4 / 10.4.1.1.3) ----
 struct FrameInfo {
@@ -53,7 +64,7 @@ struct FrameInfo {
   std::string transfer_syntax_uid;       // as stored
   bool encapsulated = false;
 };
-Result<FrameInfo> frame_info(const std::filesystem::path& file);
+Result<FrameInfo> frame_info(std::shared_ptr<ByteSource> object);
 
 // Frame `number` (1-based). If `transfer_syntax_uid` is the stored syntax or
 // "*", the bytes are returned as stored (the compressed bitstream of an
@@ -70,7 +81,8 @@ struct Frame {
   std::string transfer_syntax_uid;
   std::string media_type;
 };
-Result<Frame> read_frame(const std::filesystem::path& file, std::uint32_t number, std::string_view transfer_syntax_uid);
+Result<Frame> read_frame(std::shared_ptr<ByteSource> object, std::uint32_t number,
+                         std::string_view transfer_syntax_uid);
 
 // ---- Rendered / thumbnail (PS3.18 8.3.5.1.3) ----
 enum class ImageFormat { jpeg, png };
@@ -87,17 +99,17 @@ struct RenderOptions {
 // encoded with libjpeg-turbo or libpng. unsupported for pixel data neither
 // DCMTK nor OpenJPEG (JPEG 2000 .90/.91) can decode; corrupt for a JPEG 2000
 // codestream that disagrees with the data set.
-Result<std::string> render(const std::filesystem::path& file, const RenderOptions& options);
+Result<std::string> render(std::shared_ptr<ByteSource> object, const RenderOptions& options);
 
 // ---- Transfer syntax conversion for WADO-RS / WADO-URI instance retrieval ----
-// Writes a Part-10 copy of `in` in `transfer_syntax_uid` to `out` (a new
-// file). Supported targets: Implicit/Explicit VR Little Endian and any
+// Writes a Part-10 copy of the stored object `in` in `transfer_syntax_uid`
+// to `out` (a new file, 0600). Supported targets: Implicit/Explicit VR Little Endian and any
 // syntax DCMTK can encode from the stored one (decompression of JPEG,
 // JPEG-LS, RLE, and of JPEG 2000 .90/.91 with OpenJPEG; encoding to JPEG-LS
 // lossless / RLE / JPEG lossless). The data set is otherwise unchanged
 // (decoded JPEG 2000: YBR_RCT / YBR_ICT become RGB, PlanarConfiguration 0).
 // unsupported when nothing here can convert.
-Status transcode(const std::filesystem::path& in, const std::filesystem::path& out,
+Status transcode(std::shared_ptr<ByteSource> in, const std::filesystem::path& out,
                  std::string_view transfer_syntax_uid);
 
 // Media type of a transfer syntax for single-frame bulk data

@@ -1,13 +1,11 @@
 // Frames of stored objects (PS3.18 8.7.4 / 10.4.1.1.3), media types of
 // transfer syntaxes, and the loading helpers shared by the web_*.cpp files.
-// Native pixel data: only the requested frame's bytes are read from disk
-// (DcmElement::getPartialValue). Encapsulated pixel data: the fragments of
+// Native pixel data: only the requested frame's bytes are read from the
+// stored object's ByteSource (DcmElement::getPartialValue through
+// dicom/source_stream.h). Encapsulated pixel data: the fragments of
 // the frame are located (Basic Offset Table, else one fragment per frame,
 // else all fragments for a single frame, else the fragments starting with a
 // JPEG / JPEG 2000 start marker) and only those are read or decoded.
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
@@ -28,6 +26,7 @@
 #include <dcmtk/dcmdata/dcswap.h>
 
 #include "dicom/inspect.h"
+#include "dicom/source_stream.h"
 #include "dicom/web.h"
 #include "dicom/web_internal.h"
 
@@ -37,20 +36,8 @@ namespace fs = std::filesystem;
 
 namespace detail {
 
-Result<std::unique_ptr<DcmFileFormat>> load_header(const fs::path& file) {
-  {
-    const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-      if (errno == ENOENT || errno == ENOTDIR) return fail(Errc::not_found, "no such stored object");
-      return fail(Errc::io_error, "cannot open the stored object");
-    }
-    ::close(fd);
-  }
-  auto ff = std::make_unique<DcmFileFormat>();
-  const OFCondition c =
-      ff->loadFile(OFFilename(file.c_str()), EXS_Unknown, EGL_noChange, kMaxReadLength, ERM_fileOnly);
-  if (c.bad()) return fail(Errc::corrupt, std::string("stored object cannot be parsed: ") + c.text());
-  return ff;
+Result<std::unique_ptr<DcmFileFormat>> load_header(std::shared_ptr<ByteSource> object) {
+  return load_stored(std::move(object), kMaxReadLength, ERM_fileOnly);
 }
 
 std::string stored_syntax_uid(DcmFileFormat& ff) {
@@ -322,9 +309,9 @@ Status detail::check_rle_fragments(DcmDataset& ds) {
   return {};
 }
 
-Result<FrameInfo> frame_info(const fs::path& file) {
+Result<FrameInfo> frame_info(std::shared_ptr<ByteSource> object) {
   return detail::guarded([&]() -> Result<FrameInfo> {
-    auto ff = detail::load_header(file);
+    auto ff = detail::load_header(std::move(object));
     if (!ff) return std::unexpected(ff.error());
     FrameInfo info;
     info.transfer_syntax_uid = detail::stored_syntax_uid(**ff);
@@ -334,12 +321,13 @@ Result<FrameInfo> frame_info(const fs::path& file) {
   });
 }
 
-Result<Frame> read_frame(const fs::path& file, std::uint32_t number, std::string_view transfer_syntax_uid) {
+Result<Frame> read_frame(std::shared_ptr<ByteSource> object, std::uint32_t number,
+                         std::string_view transfer_syntax_uid) {
   return detail::guarded([&]() -> Result<Frame> {
     const bool as_stored_wildcard = transfer_syntax_uid == "*";
     if (!as_stored_wildcard && !is_valid_uid(transfer_syntax_uid))
       return fail(Errc::invalid_argument, "malformed transfer syntax UID");
-    auto ff = detail::load_header(file);
+    auto ff = detail::load_header(std::move(object));
     if (!ff) return std::unexpected(ff.error());
     DcmDataset& ds = *(*ff)->getDataset();
     DcmPixelData* px = top_pixel_data(ds);

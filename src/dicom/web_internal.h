@@ -1,9 +1,10 @@
 // Helpers shared by the web_*.cpp files (DICOMweb conversions). Includes
 // DCMTK headers: private to dicom/.
 // Contract:
-//  - load_header(): opens a stored Part-10 file (meta header required) with
-//    DCMTK, leaving element values larger than 4 KiB on disk (they are read
-//    on access); missing file -> not_found, unreadable -> io_error, parse
+//  - load_header(): reads a stored Part-10 object (meta header required)
+//    from its ByteSource with DCMTK (dicom/source_stream.h), leaving element
+//    values larger than 4 KiB in the source (they are read on access); no
+//    source -> not_found, a read error of the source -> that error, parse
 //    failure -> corrupt;
 //  - read_pixel_geometry(): Rows, Columns, SamplesPerPixel, BitsAllocated and
 //    NumberOfFrames of the top-level data set, bounded (corrupt when absent
@@ -29,6 +30,7 @@
 #include <dcmtk/dcmdata/dcspchrs.h>
 #include <dcmtk/dcmdata/dcxfer.h>
 
+#include "core/byte_source.h"
 #include "core/error.h"
 #include "dicom/j2k_decode.h"
 
@@ -37,7 +39,7 @@ namespace tresor::dicom::detail {
 // Values above this size stay on disk until read.
 inline constexpr Uint32 kMaxReadLength = 4096;
 
-Result<std::unique_ptr<DcmFileFormat>> load_header(const std::filesystem::path& file);
+Result<std::unique_ptr<DcmFileFormat>> load_header(std::shared_ptr<ByteSource> object);
 
 // The transfer syntax the data set was stored in (UID string).
 std::string stored_syntax_uid(DcmFileFormat& ff);

@@ -493,9 +493,9 @@ std::optional<std::vector<PathStep>> parse_path(std::string_view path) {
 
 } // namespace
 
-Result<std::string> to_dicom_json(const fs::path& file, const JsonOptions& options) {
+Result<std::string> to_dicom_json(std::shared_ptr<ByteSource> object, const JsonOptions& options) {
   return detail::guarded([&]() -> Result<std::string> {
-    auto ff = detail::load_header(file);
+    auto ff = detail::load_header(std::move(object));
     if (!ff) return std::unexpected(ff.error());
     std::string out;
     JsonWriter writer(options);
@@ -505,11 +505,11 @@ Result<std::string> to_dicom_json(const fs::path& file, const JsonOptions& optio
   });
 }
 
-Result<std::string> bulk_value(const fs::path& file, std::string_view path) {
+Result<std::string> bulk_value(std::shared_ptr<ByteSource> object, std::string_view path) {
   return detail::guarded([&]() -> Result<std::string> {
     const auto steps = parse_path(path);
     if (!steps) return fail(Errc::invalid_argument, "malformed bulk data path");
-    auto ff = detail::load_header(file);
+    auto ff = detail::load_header(std::move(object));
     if (!ff) return std::unexpected(ff.error());
     DcmDataset* ds = (*ff)->getDataset();
     const E_ByteOrder stored_order = DcmXfer(ds->getOriginalXfer()).getByteOrder();

@@ -187,7 +187,7 @@ Status apply_voi(DicomImage& image, const RenderOptions& o) {
 
 } // namespace
 
-Result<std::string> render(const fs::path& file, const RenderOptions& options) {
+Result<std::string> render(std::shared_ptr<ByteSource> object, const RenderOptions& options) {
   return detail::guarded([&]() -> Result<std::string> {
     if (options.window_center.has_value() != options.window_width.has_value())
       return fail(Errc::invalid_argument, "window center and width go together");
@@ -196,7 +196,7 @@ Result<std::string> render(const fs::path& file, const RenderOptions& options) {
     if (options.window_center && !std::isfinite(*options.window_center))
       return fail(Errc::invalid_argument, "invalid window center");
 
-    auto ff = detail::load_header(file);
+    auto ff = detail::load_header(std::move(object));
     if (!ff) return std::unexpected(ff.error());
     DcmDataset& ds = *(*ff)->getDataset();
     const std::uint32_t frames = detail::number_of_frames(ds);

@@ -1,5 +1,5 @@
 // Transfer syntax conversion of a stored object for WADO-RS / WADO-URI
-// retrieval. The stored file is only read; the copy is written next to `out`
+// retrieval. The stored object is only read (through its ByteSource); the copy is written next to `out`
 // under a temporary name and renamed into place, so a failed conversion
 // leaves no partial file behind.
 // JPEG 2000 objects are decoded with OpenJPEG (j2k_dataset.cpp), Debian's
@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -67,15 +68,48 @@ private:
   fs::path path_;
 };
 
+// Copies the whole source into `file` (1 MiB at a time).
+Status copy_source(ByteSource& in, const fs::path& file) {
+  const int fd = ::open(file.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+  if (fd < 0) return fail(Errc::io_error, "cannot open the output file");
+  std::vector<std::byte> buf(1u << 20);
+  std::uint64_t off = 0;
+  Status st;
+  while (st && off < in.size()) {
+    auto got = in.read_at(off, buf);
+    if (!got) {
+      st = std::unexpected(got.error());
+      break;
+    }
+    if (*got == 0) {
+      st = fail(Errc::corrupt, "stored object shorter than its size");
+      break;
+    }
+    for (std::size_t done = 0; done < *got;) {
+      const ssize_t n = ::write(fd, buf.data() + done, *got - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        st = fail(Errc::io_error, "cannot write the output file");
+        break;
+      }
+      done += static_cast<std::size_t>(n);
+    }
+    off += *got;
+  }
+  if (::close(fd) != 0 && st) st = fail(Errc::io_error, "cannot write the output file");
+  return st;
+}
+
 } // namespace
 
-Status transcode(const fs::path& in, const fs::path& out, std::string_view transfer_syntax_uid) {
+Status transcode(std::shared_ptr<ByteSource> in, const fs::path& out, std::string_view transfer_syntax_uid) {
   return detail::guarded([&]() -> Status {
     if (!is_valid_uid(transfer_syntax_uid)) return fail(Errc::invalid_argument, "malformed transfer syntax UID");
     const std::string target_uid(transfer_syntax_uid);
     const DcmXfer target(target_uid.c_str());
     if (target.getXfer() == EXS_Unknown) return fail(Errc::unsupported, "unknown transfer syntax");
 
+    if (!in) return fail(Errc::not_found, "no such stored object");
     auto ff = detail::load_header(in);
     if (!ff) return std::unexpected(ff.error());
     DcmDataset& ds = *(*ff)->getDataset();
@@ -85,9 +119,7 @@ Status transcode(const fs::path& in, const fs::path& out, std::string_view trans
     if (!tmp.ok()) return fail(Errc::io_error, "cannot create the output file");
 
     if (detail::stored_syntax_uid(**ff) == target_uid || stored == target.getXfer()) {
-      std::error_code ec;
-      fs::copy_file(in, tmp.path(), fs::copy_options::overwrite_existing, ec);
-      if (ec) return fail(Errc::io_error, "cannot copy the stored object");
+      if (auto s = copy_source(*in, tmp.path()); !s) return s;
       return tmp.commit();
     }
 

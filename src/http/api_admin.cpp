@@ -7,8 +7,10 @@
 
 #include <algorithm>
 #include <charconv>
+#include <deque>
 #include <map>
 
+#include "audit/trail.h"
 #include "config/config.h"
 #include "dicom/inspect.h"
 #include "http/api_common.h"
@@ -210,6 +212,14 @@ Response put_labels(Request& req, const Deps& d) {
     if (!l.is_string()) return bad("labels are strings");
     labels.push_back(l.get<std::string>());
   }
+  // The legal hold has its own audited endpoint: the label set neither adds nor lifts it.
+  if (auto current = d.index.study_labels(study); current) {
+    const bool held = std::ranges::find(*current, index::kHoldLabel) != current->end();
+    if (held != (std::ranges::find(labels, index::kHoldLabel) != labels.end()))
+      return error_response(make_error(Errc::conflict, std::string("the legal hold (label '") + index::kHoldLabel +
+                                                           "') is set with POST and lifted with DELETE "
+                                                           "/api/studies/{uid}/hold, not through the labels"));
+  }
   if (auto st = d.index.set_study_labels(study, labels); !st) return error_response(st.error());
   audit_admin(d, req, "study.labels", study);
   return json_response(200, json{{"labels", labels}});
@@ -251,8 +261,7 @@ private:
 };
 
 // The newest audit events, newest first, optionally filtered and limited to
-// the caller's scope (AuditScope). Reads the JSON-lines file backwards in
-// 1 MiB blocks, scanning at most 256 MiB.
+// the caller's scope (AuditScope), read with audit::TrailReader (decrypted).
 Response read_audit(Request& req, const Deps& d) {
   std::size_t limit = 100;
   if (auto l = req.query_param("limit")) {
@@ -276,50 +285,34 @@ Response read_audit(Request& req, const Deps& d) {
     }
   }
 
-  json out = json::array();
+  // The trail is read forward (records decrypt one by one) over its newest
+  // files, at most about 256 MiB, keeping the last `limit` matches.
   AuditScope scope(d, req.principal().scope);
-  int fd = ::open(d.config.audit_file().c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    off_t end = ::lseek(fd, 0, SEEK_END);
-    std::string carry;  // a partial line at the start of the previous block
-    constexpr off_t kBlock = 1 << 20;
-    off_t scanned = 0;
-    while (end > 0 && out.size() < limit && scanned < (off_t{256} << 20)) {
-      off_t start = std::max<off_t>(0, end - kBlock);
-      std::string block(static_cast<std::size_t>(end - start), '\0');
-      if (::pread(fd, block.data(), block.size(), start) != static_cast<ssize_t>(block.size())) break;
-      block += carry;
-      scanned += end - start;
-      end = start;
-      std::size_t line_end = block.size();
-      while (out.size() < limit) {
-        std::size_t nl = line_end == 0 ? std::string::npos : block.rfind('\n', line_end - 1);
-        if (nl == std::string::npos && start > 0) break;  // the first line may be partial
-        std::size_t line_start = nl == std::string::npos ? 0 : nl + 1;
-        if (line_end > line_start) {
-          json ev = json::parse(block.begin() + static_cast<std::ptrdiff_t>(line_start),
-                                block.begin() + static_cast<std::ptrdiff_t>(line_end), nullptr, false);
-          bool keep = !ev.is_discarded();
-          for (const auto& [k, v] : filters)
-            keep = keep && ev.contains(k) && ev[k].is_string() && ev[k].get<std::string>() == v;
-          if (keep && (!since.empty() || !until.empty())) {
-            const std::string t = ev.contains("time") && ev["time"].is_string() ? ev["time"].get<std::string>() : "";
-            keep = !t.empty() && (since.empty() || t >= since) && (until.empty() || t < until);
-          }
-          if (keep && scope.admits(ev)) out.push_back(std::move(ev));
-        }
-        if (nl == std::string::npos) {
-          line_end = 0;
-          break;
-        }
-        line_end = nl;
-      }
-      carry = block.substr(0, line_end);
+  std::deque<json> kept;
+  auto reader = audit::TrailReader::open(d.config.audit_file().parent_path(), d.audit_key, std::uint64_t{256} << 20);
+  if (!reader) return error_response(reader.error());
+  for (;;) {
+    auto r = (*reader)->next();
+    if (!r) return error_response(make_error(Errc::corrupt, "the audit trail cannot be read at " + r.error().message +
+                                                                ": run `tresor audit verify`"));
+    if (!*r) break;
+    json ev = json::parse(audit::to_json_line(**r), nullptr, false);
+    bool keep = !ev.is_discarded();
+    for (const auto& [k, v] : filters)
+      keep = keep && ev.contains(k) && ev[k].is_string() && ev[k].get<std::string>() == v;
+    if (keep && (!since.empty() || !until.empty())) {
+      const std::string& t = (*r)->time;
+      keep = !t.empty() && (since.empty() || t >= since) && (until.empty() || t < until);
     }
-    ::close(fd);
+    if (keep && scope.admits(ev)) {
+      kept.push_back(std::move(ev));
+      if (kept.size() > limit) kept.pop_front();
+    }
   }
+  json out = json::array();
+  for (auto it = kept.rbegin(); it != kept.rend(); ++it) out.push_back(std::move(*it));
   audit::Event e;
-  e.type = audit::Type::admin;
+  e.type = audit::Type::audit_log_used;
   e.outcome = audit::Outcome::success;
   e.actor = req.principal().name;
   e.source = req.source_ip;

@@ -3,8 +3,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <span>
 
 #include "http/multipart.h"
 
@@ -52,6 +54,37 @@ private:
   int fd_ = -1;
 };
 
+// Reads a stored object sequentially from its ByteSource, one chunk at a time.
+class SourceReader {
+public:
+  void open(std::unique_ptr<ByteSource> source) {
+    source_ = std::move(source);
+    offset_ = 0;
+  }
+  // Appends up to `max` bytes; returns false at the end of the object.
+  Result<bool> read(std::string& out, std::size_t max) {
+    const std::uint64_t left = source_->size() - offset_;
+    if (left == 0) return false;
+    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(left, max));
+    const std::size_t old = out.size();
+    Result<std::size_t> got = 0;
+    out.resize_and_overwrite(old + want, [&](char* p, std::size_t) {
+      got = source_->read_at(offset_, std::span<std::byte>(reinterpret_cast<std::byte*>(p + old), want));
+      return old + (got ? *got : 0);
+    });
+    if (!got) return std::unexpected(got.error());
+    if (*got == 0) return fail(Errc::corrupt, "stored object shorter than its size");
+    offset_ += *got;
+    return true;
+  }
+  void close() { source_.reset(); }
+  bool is_open() const { return source_ != nullptr; }
+
+private:
+  std::unique_ptr<ByteSource> source_;
+  std::uint64_t offset_ = 0;
+};
+
 class MultipartProducer final : public BodyProducer {
 public:
   MultipartProducer(std::vector<PartSource> parts, std::string boundary)
@@ -77,20 +110,26 @@ public:
           if (out.size() >= kChunk) return true;
           continue;
         }
-        std::filesystem::path path = part.file;
         if (part.make) {
           auto made = part.make();
           if (!made) return std::unexpected(made.error());
           temp_ = *made;
-          path = temp_;
+          if (auto st = reader_.open(temp_); !st) return std::unexpected(st.error());
+        } else {
+          if (!part.open) return fail(Errc::not_found, "no such stored object");
+          auto source = part.open();
+          if (!source) return std::unexpected(source.error());
+          // The length was announced from the index: never send another.
+          if ((*source)->size() != part.size) return fail(Errc::corrupt, "stored object size changed");
+          source_.open(std::move(*source));
         }
-        if (auto st = reader_.open(path); !st) return std::unexpected(st.error());
       }
-      auto more = reader_.read(out, kChunk);
+      auto more = source_.is_open() ? source_.read(out, kChunk) : reader_.read(out, kChunk);
       if (!more) return std::unexpected(more.error());
       if (!*more) {
         out += "\r\n";
         reader_.close();
+        source_.close();
         drop_temp();
         advance();
       }
@@ -116,6 +155,7 @@ private:
   bool started_ = false;
   bool closed_ = false;
   FileReader reader_;
+  SourceReader source_;
   std::filesystem::path temp_;
 };
 
@@ -141,6 +181,24 @@ private:
   std::filesystem::path file_;
   FileReader reader_;
   bool done_ = false;
+};
+
+class SourceProducer final : public BodyProducer {
+public:
+  explicit SourceProducer(std::unique_ptr<ByteSource> source) { reader_.open(std::move(source)); }
+  Result<bool> next(std::string& out) override {
+    if (!reader_.is_open()) return false;
+    auto more = reader_.read(out, kChunk);
+    if (!more) return std::unexpected(more.error());
+    if (!*more) {
+      reader_.close();
+      return false;
+    }
+    return true;
+  }
+
+private:
+  SourceReader reader_;
 };
 
 class GeneratorProducer final : public BodyProducer {
@@ -175,10 +233,7 @@ std::optional<std::uint64_t> multipart_length(const std::vector<PartSource>& par
     if (p.use_bytes) {
       total += p.bytes.size();
     } else {
-      std::error_code ec;
-      auto size = std::filesystem::file_size(p.file, ec);
-      if (ec) return std::nullopt;
-      total += size;
+      total += p.size;
     }
   }
   return total;
@@ -186,6 +241,10 @@ std::optional<std::uint64_t> multipart_length(const std::vector<PartSource>& par
 
 std::unique_ptr<BodyProducer> file_producer(std::filesystem::path file) {
   return std::make_unique<FileProducer>(std::move(file));
+}
+
+std::unique_ptr<BodyProducer> source_producer(std::unique_ptr<ByteSource> source) {
+  return std::make_unique<SourceProducer>(std::move(source));
 }
 
 std::unique_ptr<BodyProducer> generator_producer(std::function<Result<bool>(std::size_t, std::string&)> gen) {

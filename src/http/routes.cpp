@@ -13,11 +13,15 @@ void add_dicomweb_routes(Router& router, const Deps& deps) {
 }
 
 void add_patient_routes(Router& router, const Deps& deps);  // api_patients.cpp
+void add_deletion_routes(Router& router, const Deps& deps);  // api_deletion.cpp
+void add_audit_report_routes(Router& router, const Deps& deps);  // api_audit_report.cpp
 
 void add_all_routes(Router& router, const Deps& deps) {
   add_dicomweb_routes(router, deps);
   add_api_routes(router, deps);
   add_patient_routes(router, deps);
+  add_deletion_routes(router, deps);
+  add_audit_report_routes(router, deps);
   add_static_routes(router, deps.web_root);
 }
 

@@ -37,6 +37,8 @@ struct Deps {
   std::function<std::vector<std::pair<std::string, std::chrono::system_clock::time_point>>()> dimse_blocked;
   // Tresor's own pages and the viewer bundle ("" = no web UI).
   std::filesystem::path web_root;
+  // The audit trail's key (crypto::Purpose::audit) for GET /api/audit; null: a trail written in the clear.
+  const crypto::SecretKey* audit_key = nullptr;
 };
 
 void add_dicomweb_routes(Router& router, const Deps& deps);   // QIDO, WADO-RS, STOW, WADO-URI

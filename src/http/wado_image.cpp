@@ -55,6 +55,14 @@ Result<services::RetrieveItem> one_instance(Request& req, const Deps& d) {
   return std::move((*items)[items->size() / 2]);
 }
 
+// The located instance's plaintext (services: the store may keep it
+// encrypted), shared by the dicom/ calls of one request.
+Result<std::shared_ptr<ByteSource>> open_object(const services::RetrieveItem& item, const Deps& d) {
+  auto source = d.retrieve.open(item);
+  if (!source) return std::unexpected(source.error());
+  return std::shared_ptr<ByteSource>(std::move(*source));
+}
+
 template <class T> bool parse_number(std::string_view text, T& out) {
   auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
   return ec == std::errc{} && p == text.data() + text.size();
@@ -79,7 +87,9 @@ Response frames(Request& req, const Deps& d) {
   if (!list) return wado_error(list.error());
   auto item = one_instance(req, d);
   if (!item) return wado_error(item.error());
-  auto info = dicom::frame_info(item->file);
+  auto object = open_object(*item, d);
+  if (!object) return wado_error(object.error());
+  auto info = dicom::frame_info(*object);
   if (!info) return wado_error(info.error());
   if (info->number_of_frames == 0) return wado_error(make_error(Errc::not_found, "the instance has no pixel data"));
   for (auto n : *list)
@@ -122,7 +132,7 @@ Response frames(Request& req, const Deps& d) {
   std::vector<detail::PartSource> parts;
   std::string media;
   for (auto n : *list) {
-    auto frame = dicom::read_frame(item->file, n, target);
+    auto frame = dicom::read_frame(*object, n, target);
     if (!frame) return wado_error(frame.error());
     media = frame->media_type;
     detail::PartSource p;
@@ -195,7 +205,9 @@ Response rendered(Request& req, const Deps& d, bool thumbnail) {
   if (!opts) return wado_error(opts.error());
   auto item = one_instance(req, d);
   if (!item) return wado_error(item.error());
-  auto image = dicom::render(item->file, *opts);
+  auto object = open_object(*item, d);
+  if (!object) return wado_error(object.error());
+  auto image = dicom::render(std::move(*object), *opts);
   if (!image) return wado_error(image.error());
   Response r;
   r.set("Content-Type", opts->format == dicom::ImageFormat::png ? "image/png" : "image/jpeg");
@@ -206,7 +218,9 @@ Response rendered(Request& req, const Deps& d, bool thumbnail) {
 Response bulk(Request& req, const Deps& d) {
   auto item = one_instance(req, d);
   if (!item) return wado_error(item.error());
-  auto value = dicom::bulk_value(item->file, req.param("path"));
+  auto object = open_object(*item, d);
+  if (!object) return wado_error(object.error());
+  auto value = dicom::bulk_value(std::move(*object), req.param("path"));
   if (!value) return wado_error(value.error());
   bool single = false;
   for (const auto& a : detail::parse_accept(req.header("Accept"))) {
@@ -248,14 +262,16 @@ Response wado_uri(Request& req, const Deps& d) {
     std::string ts(req.query_param("transferSyntax").value_or(""));
     Response r;
     r.set("Content-Type", "application/dicom");
+    auto source = d.retrieve.open(*item);
+    if (!source) return wado_error(source.error());
     if (ts.empty() || ts == item->location.transfer_syntax_uid) {
-      r.content_length = item->location.size;
-      r.stream = detail::file_producer(item->file);
+      r.content_length = (*source)->size();
+      r.stream = detail::source_producer(std::move(*source));
       return r;
     }
     static std::atomic<std::uint64_t> counter{0};
     auto out = d.temp_dir / ("wado-uri-" + std::to_string(++counter) + "-" + std::to_string(::getpid()) + ".dcm");
-    if (auto st = dicom::transcode(item->file, out, ts); !st) {
+    if (auto st = dicom::transcode(std::shared_ptr<ByteSource>(std::move(*source)), out, ts); !st) {
       std::error_code ec;
       std::filesystem::remove(out, ec);
       return wado_error(st.error());
@@ -306,7 +322,9 @@ Response wado_uri(Request& req, const Deps& d) {
     return wado_error(make_error(Errc::invalid_argument, "malformed frameNumber, rows, columns or imageQuality"));
   auto item = one_instance(req, d);
   if (!item) return wado_error(item.error());
-  auto image = dicom::render(item->file, o);
+  auto object = open_object(*item, d);
+  if (!object) return wado_error(object.error());
+  auto image = dicom::render(std::move(*object), o);
   if (!image) return wado_error(image.error());
   Response r;
   r.set("Content-Type", content_type);

@@ -9,7 +9,9 @@
 //    compressed ones decompressed to Explicit VR Little Endian;
 //  - metadata: application/dicom+json array, bulk data as absolute BulkDataURIs;
 //  - out of scope or unknown -> 404 (the same answer), permission get required;
-//  - bodies stream from the store: Content-Length when known, else chunked.
+//  - bodies stream from the store through RetrieveService::open (the
+//    object's plaintext, 1 MiB at a time; never a file path): Content-Length
+//    when known, else chunked.
 #include <unistd.h>
 
 #include <atomic>
@@ -112,15 +114,17 @@ Response retrieve(Request& req, const Deps& d) {
                                                               target + "; ask with transfer-syntax=*"));
     detail::PartSource p;
     p.content_type = "application/dicom; transfer-syntax=" + target;
+    // Objects are opened when their part is sent (one open at a time).
+    const Deps* deps = &d;
     if (target == stored) {
-      p.file = item.file;
+      p.open = [deps, item]() { return deps->retrieve.open(item); };
       p.size = item.location.size;
     } else {
-      std::filesystem::path in = item.file;
-      const Deps* deps = &d;
-      p.make = [in, target, deps]() -> Result<std::filesystem::path> {
+      p.make = [item, target, deps]() -> Result<std::filesystem::path> {
+        auto in = deps->retrieve.open(item);
+        if (!in) return std::unexpected(in.error());
         auto out = temp_name(*deps);
-        if (auto st = dicom::transcode(in, out, target); !st) {
+        if (auto st = dicom::transcode(std::shared_ptr<ByteSource>(std::move(*in)), out, target); !st) {
           std::error_code ec;
           std::filesystem::remove(out, ec);
           return std::unexpected(st.error());
@@ -159,8 +163,10 @@ Response retrieve(Request& req, const Deps& d) {
       if (ec) r.content_length.reset();
       r.stream = std::move(prod);
     } else {
-      r.content_length = p.size;
-      r.stream = detail::file_producer(p.file);
+      auto source = p.open();
+      if (!source) return wado_error(source.error());
+      r.content_length = (*source)->size();
+      r.stream = detail::source_producer(std::move(*source));
     }
     return r;
   }
@@ -187,7 +193,8 @@ Response metadata(Request& req, const Deps& d) {
   base->origin = req.origin;
   Response r;
   r.set("Content-Type", "application/dicom+json");
-  r.stream = detail::generator_producer([shared, base](std::size_t i, std::string& out) -> Result<bool> {
+  const Deps* deps = &d;
+  r.stream = detail::generator_producer([shared, base, deps](std::size_t i, std::string& out) -> Result<bool> {
     if (i == 0) out += '[';
     if (i >= shared->size()) {
       out += ']';
@@ -197,7 +204,9 @@ Response metadata(Request& req, const Deps& d) {
     dicom::JsonOptions opts;
     opts.instance_url = detail::instance_url(*base, item.location.study_uid, item.location.series_uid,
                                              item.location.sop_instance_uid);
-    auto json = dicom::to_dicom_json(item.file, opts);
+    auto object = deps->retrieve.open(item);
+    if (!object) return std::unexpected(object.error());
+    auto json = dicom::to_dicom_json(std::shared_ptr<ByteSource>(std::move(*object)), opts);
     if (!json) return std::unexpected(json.error());
     if (i > 0) out += ',';
     out += *json;

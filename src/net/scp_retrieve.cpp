@@ -58,8 +58,14 @@ RunEnd run_sub_operations(Session& s, T_ASC_PresentationContextID pc, std::uint1
     if (!offer) {
       ops.record_failure(loc.sop_instance_uid);
     } else {
+      // Opened one at a time, as its turn comes (a missing or unreadable
+      // object fails this sub-operation only).
+      auto object = s.server.deps.retrieve.open(items[i]);
+      if (!object) log::info("dimse: stored instance cannot be opened for a sub-operation: {}", object.error().message);
       const StoreSend r = send_instance(target.assoc, *offer, loc.sop_class_uid, loc.sop_instance_uid,
-                                        loc.transfer_syntax_uid, items[i].file.string(), s.server.dimse_timeout(),
+                                        loc.transfer_syntax_uid,
+                                        object ? std::shared_ptr<ByteSource>(std::move(*object)) : nullptr,
+                                        s.server.dimse_timeout(),
                                         target.originator_ae, target.originator_id,
                                         target.same_association ? pc : 0, message_id);
       if (r.association_lost) {

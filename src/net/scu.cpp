@@ -13,30 +13,32 @@
 
 #include "core/accounts.h"
 #include "core/log.h"
+#include "dicom/source_stream.h"
 #include "net/session.h"
 
 namespace tresor::net::detail {
 
 StoreSend send_instance(T_ASC_Association* assoc, const StoreOffer& offer, const std::string& sop_class,
-                        const std::string& sop_instance, const std::string& stored_ts, const std::string& file,
+                        const std::string& sop_instance, const std::string& stored_ts,
+                        std::shared_ptr<ByteSource> object,
                         int dimse_timeout, const std::string& move_originator_ae, std::uint16_t move_originator_id,
                         T_ASC_PresentationContextID cancel_pc, std::uint16_t cancel_message_id) {
   StoreSend out;
-  // Values above 4 KiB stay in the file and are streamed when sent.
-  DcmFileFormat ff;
-  if (ff.loadFile(OFFilename(file.c_str()), EXS_Unknown, EGL_noChange, 4096, ERM_autoDetect).bad()) {
-    log::warn("dimse: stored instance could not be read for a sub-operation");
+  // Values above 4 KiB stay in the stored object and are streamed when sent.
+  const std::uint64_t size = object ? object->size() : 0;
+  auto loaded = dicom::load_stored(std::move(object), 4096, ERM_autoDetect);
+  if (!loaded) {
+    log::warn("dimse: stored instance could not be read for a sub-operation: {}", loaded.error().message);
     return out;
   }
+  DcmFileFormat& ff = **loaded;
   DcmDataset* ds = ff.getDataset();
   const DcmXfer target(offer.transfer_syntax.c_str());
   const E_TransferSyntax source = ds->getOriginalXfer();
   if (source != target.getXfer()) {
     // Transcoding happens in memory: bounded, and needs a registered codec
     // for compressed sources.
-    std::error_code ec;
-    const auto size = std::filesystem::file_size(file, ec);
-    if (ec || size > kMaxConvertBytes) return out;
+    if (size > kMaxConvertBytes) return out;
     if (ds->chooseRepresentation(target.getXfer(), nullptr).bad() || !ds->canWriteXfer(target.getXfer())) {
       log::info("dimse: cannot convert {} to {} for a sub-operation", stored_ts, offer.transfer_syntax);
       return out;

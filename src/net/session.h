@@ -101,9 +101,13 @@ Next handle_get(Session& s, T_ASC_PresentationContextID pc, T_DIMSE_C_GetRQ& rq)
 Next handle_move(Session& s, T_ASC_PresentationContextID pc, T_DIMSE_C_MoveRQ& rq);
 Next handle_commitment(Session& s, T_ASC_PresentationContextID pc, T_DIMSE_N_ActionRQ& rq);
 
-// Sends one stored instance as a C-STORE request on `assoc` over `offer`
-// (converting the transfer syntax in memory if the offer's differs from the
-// stored one). Returns the peer's C-STORE-RSP status, or an error when the
+// Sends one stored instance, read from `object` (its plaintext:
+// RetrieveService::open), as a C-STORE request on `assoc` over `offer`. The
+// data set is read through dicom/source_stream.h with values above 4 KiB
+// left in the source: DCMTK streams them from it while it writes the
+// message (DcmWriteCache), so pixel data is not loaded whole; converting the
+// transfer syntax (when the offer's differs from the stored one) happens in
+// memory, for objects of at most kMaxConvertBytes. Returns the peer's C-STORE-RSP status, or an error when the
 // instance could not be sent (`association_lost` tells whether the
 // association is still usable).
 struct StoreSend {
@@ -113,7 +117,8 @@ struct StoreSend {
   bool cancelled = false;     // a C-CANCEL arrived while waiting for the response
 };
 StoreSend send_instance(T_ASC_Association* assoc, const StoreOffer& offer, const std::string& sop_class,
-                        const std::string& sop_instance, const std::string& stored_ts, const std::string& file,
+                        const std::string& sop_instance, const std::string& stored_ts,
+                        std::shared_ptr<ByteSource> object,
                         int dimse_timeout, const std::string& move_originator_ae, std::uint16_t move_originator_id,
                         T_ASC_PresentationContextID cancel_pc, std::uint16_t cancel_message_id);
 

@@ -125,7 +125,7 @@ Principal principal_of(const User& user, const std::string& source) {
   p.name = user.username;
   p.source = source;
   p.operations = operations_for(user.roles);
-  p.scope = user.scope;
+  p.scope = effective_scope(user);
   return p;
 }
 
@@ -588,7 +588,7 @@ Result<LoginResult> HttpAuthenticator::login(std::string_view username, std::str
         std::chrono::days(std::max(m.login_limits.known_good_days, 1)));
     out.device_cookie = m.devices->issue(user->username, now, out.device_max_age);
   }
-  m.record(audit::Type::association, audit::Outcome::success, user->username, source_ip, "login", method);
+  m.record(audit::Type::authentication, audit::Outcome::success, user->username, source_ip, "login", method);
   return out;
 }
 
@@ -604,7 +604,8 @@ void HttpAuthenticator::logout(const std::string& session_id) {
       m.sessions.erase(key);
     }
   }
-  if (!username.empty()) m.record(audit::Type::association, audit::Outcome::success, username, "", "logout", "session");
+  if (!username.empty())
+    m.record(audit::Type::authentication, audit::Outcome::success, username, "", "logout", "session");
 }
 
 void HttpAuthenticator::forget_user(const std::string& username) {

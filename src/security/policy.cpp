@@ -232,7 +232,7 @@ Decision AssociationPolicy::decide(const AssociationRequest& request) const {
     for (Operation op : peer.operations) {
       if (granted.contains(op)) d.principal.operations.insert(op);
     }
-    d.principal.scope = intersect_scopes(peer.scope, user_record->scope);
+    d.principal.scope = intersect_scopes(peer.scope, effective_scope(*user_record));
     d.principal.unlimited_find = false;
     d.principal.unlimited_retrieve = false;
   } else {

@@ -8,6 +8,7 @@
 // Ingests of the same key (byte-identical data sets) run that sequence one
 // at a time (KeyLocks): otherwise a failing one could remove the blob that a
 // concurrent identical one found in place and indexed.
+#include <cstdio>
 #include <unordered_set>
 
 #include "core/log.h"
@@ -277,6 +278,40 @@ Status IngestService::drop(const Principal& principal, std::int64_t id) {
   return {};
 }
 
+// The plaintext of a stored blob in a new temp blob (the caller aborts it).
+// Errc::corrupt when the blob cannot be read as what it claims to be.
+Result<store::TempBlob> IngestService::plaintext_copy(const std::string& key) {
+  auto source = store_.open(key);
+  if (!source) return fail(Errc::corrupt, source.error().message);
+  auto temp = store_.create_temp();
+  if (!temp) return std::unexpected(temp.error());
+  std::FILE* out = std::fopen(temp->path.c_str(), "wb");
+  if (!out) {
+    store_.abort(*temp);
+    return fail(Errc::io_error, "open temp blob");
+  }
+  std::vector<std::byte> buf(256 * 1024);
+  Status st;
+  for (std::uint64_t off = 0; off < (*source)->size();) {
+    auto n = (*source)->read_at(off, buf);
+    if (!n || *n == 0) {
+      st = fail(Errc::corrupt, n ? "stored object " + key + " is shorter than it claims" : n.error().message);
+      break;
+    }
+    if (std::fwrite(buf.data(), 1, *n, out) != *n) {
+      st = fail(Errc::io_error, "write temp blob");
+      break;
+    }
+    off += *n;
+  }
+  if (std::fclose(out) != 0 && st) st = fail(Errc::io_error, "write temp blob");
+  if (!st) {
+    store_.abort(*temp);
+    return std::unexpected(st.error());
+  }
+  return *temp;
+}
+
 Result<std::size_t> IngestService::recover() {
   store_.clean_temp();
   auto keys = store_.list_keys();
@@ -291,20 +326,25 @@ Result<std::size_t> IngestService::recover() {
     // that transaction never committed (no success was sent) or a power cut
     // dropped the tail of the WAL (a success may have been sent). Re-index it
     // through the normal decision; remove it only if it cannot be indexed.
-    auto path = store_.path_of(key);
-    if (!path) continue;
+    // Read through open() (the plaintext of an encrypted blob; a blob that
+    // fails authentication is not kept), into a temp blob for inspection.
+    auto temp = plaintext_copy(key);
+    if (!temp && temp.error().code != Errc::corrupt) continue;  // e.g. disk full: try again at the next start
     bool keep = false;
-    if (auto inspected = dicom::inspect_file(*path, limits_); inspected) {
-      // A crash inside BlobStore::commit can leave a name whose content is
-      // not (yet) what the key says: only an exact match is re-indexed.
-      auto digest = store::sha256_file(*path, inspected->dataset_offset);
-      std::error_code ec;
-      auto size = std::filesystem::file_size(*path, ec);
-      if (digest && *digest == key && !ec) {
-        auto inserted = index_.insert(inspected->record, index::BlobInfo{key, size, key});
-        keep = inserted && (inserted->outcome == index::InsertOutcome::stored ||
-                            inserted->outcome == index::InsertOutcome::quarantined);
+    if (temp) {
+      if (auto inspected = dicom::inspect_file(temp->path, limits_); inspected) {
+        // A crash inside BlobStore::commit can leave a name whose content is
+        // not (yet) what the key says: only an exact match is re-indexed.
+        auto digest = store::sha256_file(temp->path, inspected->dataset_offset);
+        std::error_code ec;
+        auto size = std::filesystem::file_size(temp->path, ec);
+        if (digest && *digest == key && !ec) {
+          auto inserted = index_.insert(inspected->record, index::BlobInfo{key, size, key});
+          keep = inserted && (inserted->outcome == index::InsertOutcome::stored ||
+                              inserted->outcome == index::InsertOutcome::quarantined);
+        }
       }
+      store_.abort(*temp);
     }
     if (!keep) (void)store_.remove(key);
     ++recovered;

@@ -18,10 +18,11 @@ namespace tresor::services {
 bool IngestService::same_as_archived(const Prepared& p) {
   auto archived = index_.find_instance(p.record.sop_instance_uid);
   if (!archived || !*archived || (*archived)->blob_key == p.key) return false;
-  auto old_path = store_.path_of((*archived)->blob_key);
-  auto new_path = store_.path_of(p.key);
-  if (!old_path || !new_path) return false;
-  auto same = dicom::same_dataset(*old_path, *new_path);
+  auto archived_object = store_.open((*archived)->blob_key);
+  auto new_object = store_.open(p.key);
+  if (!archived_object || !new_object) return false;
+  auto same = dicom::same_dataset(std::shared_ptr<ByteSource>(std::move(*archived_object)),
+                                  std::shared_ptr<ByteSource>(std::move(*new_object)));
   if (!same) {
     log::info("re-sent instance not compared with the archived one: {}", same.error().message);
     return false;

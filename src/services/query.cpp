@@ -41,6 +41,39 @@ audit::Event query_event(const Principal& principal, const QueryRequest& request
   }
   return e;
 }
+
+// "Who saw what" (audit/report.h): a query event names the patients its
+// results belonged to. The index is asked for PatientID when the request did
+// not ask for it (the added key is stripped from the rows again); the event
+// gets the first kMaxResultPatients distinct IDs ('\'-separated, detail
+// "result_patients") and their number ("result_patient_count").
+constexpr std::size_t kMaxResultPatients = 100;
+
+bool ask_for_patient_id(QueryRequest& request) {
+  for (const auto& k : request.keys)
+    if (k.tag == tags::PatientID) return false;
+  request.keys.push_back(Attr{tags::PatientID, ""});
+  return true;
+}
+
+void note_result_patients(audit::Event& e, std::vector<ResultRow>& rows, bool strip) {
+  std::set<std::string> all;
+  std::string listed;
+  std::size_t in_list = 0;
+  for (ResultRow& row : rows) {
+    for (auto it = row.begin(); it != row.end(); ++it) {
+      if (it->tag != tags::PatientID) continue;
+      if (!it->value.empty() && all.insert(it->value).second && in_list < kMaxResultPatients) {
+        listed += (listed.empty() ? "" : "\\") + it->value;
+        ++in_list;
+      }
+      if (strip) row.erase(it);
+      break;
+    }
+  }
+  e.details.emplace_back("result_patients", listed);
+  e.details.emplace_back("result_patient_count", std::to_string(all.size()));
+}
 } // namespace
 
 Result<std::vector<ResultRow>> QueryService::find(const Principal& principal, const QueryRequest& asked) {
@@ -54,6 +87,7 @@ Result<std::vector<ResultRow>> QueryService::find(const Principal& principal, co
     return fail(Errc::permission_denied, "query not allowed");
   }
   const bool unlimited = principal.unlimited_find;
+  const bool added_patient_id = ask_for_patient_id(request);
   auto rows = index_.find(request, unlimited ? kHardLimit : cap_ + 1);
   if (!rows) {
     e.outcome = audit::Outcome::failure;
@@ -71,6 +105,7 @@ Result<std::vector<ResultRow>> QueryService::find(const Principal& principal, co
   }
   e.outcome = audit::Outcome::success;
   e.details.emplace_back("matches", std::to_string(rows->size()));
+  note_result_patients(e, *rows, added_patient_id);
   audit_.record(e);
   return rows;
 }
@@ -98,6 +133,7 @@ Result<Page> QueryService::find_page(const Principal& principal, const QueryRequ
   if (limit == 0 || limit > page_max) limit = page_max;
   // One row more than the page tells whether more exist; the index skips
   // the offset rows itself, so memory follows the page, not the offset.
+  const bool added_patient_id = ask_for_patient_id(request);
   auto rows = index_.find(request, limit + 1, offset);
   if (!rows) {
     e.outcome = audit::Outcome::failure;
@@ -111,13 +147,14 @@ Result<Page> QueryService::find_page(const Principal& principal, const QueryRequ
   page.rows = std::move(*rows);
   e.outcome = audit::Outcome::success;
   e.details.emplace_back("matches", std::to_string(page.rows.size()));
+  note_result_patients(e, page.rows, added_patient_id);
   audit_.record(e);
   return page;
 }
 
 RetrieveService::RetrieveService(index::Index& index, store::BlobStore& store, audit::AuditSink& audit,
-                                 std::size_t cap)
-    : index_(index), store_(store), audit_(audit), cap_(cap) {}
+                                 std::size_t cap, audit::AccessAggregator* access)
+    : index_(index), store_(store), audit_(audit), cap_(cap), access_(access) {}
 
 namespace {
 
@@ -214,20 +251,32 @@ Result<std::vector<RetrieveItem>> RetrieveService::locate(const Principal& princ
   items.reserve(found->size());
   std::set<std::string> studies, patients;
   for (auto& loc : *found) {
-    auto path = store_.path_of(loc.blob_key);
-    if (!path) continue;
+    if (!store::is_valid_key(loc.blob_key)) continue;
     studies.insert(loc.study_uid);
     patients.insert(loc.patient_id);
-    items.push_back(RetrieveItem{std::move(loc), std::move(*path)});
+    items.push_back(RetrieveItem{std::move(loc)});
   }
   std::string joined;
   for (const auto& s : studies) joined += (joined.empty() ? "" : "\\") + s;
   e.study_uid = joined;
   for (const auto& p : patients) e.patient_id += (e.patient_id.empty() ? "" : "\\") + p;
   e.outcome = audit::Outcome::success;
+  if (access_ != nullptr && type == audit::Type::retrieve) {  // a viewer's read: one access event per study window
+    std::vector<audit::AccessAggregator::Read> reads;
+    reads.reserve(items.size());
+    for (const RetrieveItem& item : items)
+      reads.push_back({item.location.patient_id, item.location.study_uid, item.location.series_uid,
+                       item.location.sop_instance_uid});
+    access_->add(e, reads);
+    return items;
+  }
   e.details.emplace_back("instances", std::to_string(items.size()));
   audit_.record(e);
   return items;
+}
+
+Result<std::unique_ptr<ByteSource>> RetrieveService::open(const RetrieveItem& item) const {
+  return store_.open(item.location.blob_key);
 }
 
 CommitmentService::CommitmentService(index::Index& index, audit::AuditSink& audit) : index_(index), audit_(audit) {}

@@ -7,6 +7,7 @@
 #include <string>
 #include <utility>
 #include <vector>
+#include "audit/access.h"
 #include "audit/audit.h"
 #include "core/accounts.h"
 #include "core/error.h"
@@ -65,6 +66,10 @@ public:
   // references whose content matches its key (it was durable before its index
   // transaction, which a crash or power cut lost), and removes the others.
   Result<std::size_t> recover();
+  // Shared with services::DeletionService (deletion.h): a blob is removed
+  // only under its key's lock, so no ingest of the same content interleaves.
+  KeyLocks& key_locks() { return key_locks_; }
+  store::BlobStore& store() { return store_; }
 
 private:
   // A checked object, ready to commit: its temp, what it is, its key.
@@ -83,6 +88,8 @@ private:
   // failure, or for a duplicate in another encoding (other_encoding), the
   // caller removes the blob if it created it.
   Result<StoreResult> finish(const StoreContext& context, const Prepared& p);
+  // recover(): a stored blob's plaintext (through BlobStore::open) in a temp blob.
+  Result<store::TempBlob> plaintext_copy(const std::string& key);
   // The SOP Instance UID is archived with another blob: is `p` the same data
   // set once decoded (ingest_compare.cpp)? False when it cannot be told.
   bool same_as_archived(const Prepared& p);
@@ -127,9 +134,10 @@ private:
   std::size_t cap_;
 };
 
+// One located instance. Its bytes are read through RetrieveService::open()
+// (never through a path: the store may keep objects encrypted).
 struct RetrieveItem {
-  InstanceLocation location;
-  std::filesystem::path file;   // where to read the stored Part-10 file
+  InstanceLocation location;   // location.blob_key names the stored object
 };
 
 // Default of dimse.retrieve_cap: above the instance count of nearly every
@@ -152,16 +160,26 @@ inline constexpr std::size_t kDefaultRetrieveCap = 10'000;
 //  - every request is audited, refused ones with the reason.
 class RetrieveService {
 public:
+  // access: successful C-GET-type reads go to this aggregator (one "DICOM
+  // Instances Accessed" event per user, study and viewing window) instead of
+  // one retrieve event each; the HTTP (WADO) service has one, DIMSE not.
   RetrieveService(index::Index& index, store::BlobStore& store, audit::AuditSink& audit,
-                  std::size_t cap = kDefaultRetrieveCap);
+                  std::size_t cap = kDefaultRetrieveCap, audit::AccessAggregator* access = nullptr);
   Result<std::vector<RetrieveItem>> locate(const Principal& principal, const QueryRequest& request,
                                            audit::Type type, const std::string& destination = {});
+  // The plaintext of a located instance (store::BlobStore::open): random
+  // access, read by one thread at a time; open one per reader and keep it no
+  // longer than the answer that reads it. not_found when the object went
+  // away since locate() (deleted); corrupt / io_error as the store reports.
+  // Opening is not audited again: locate() audited the retrieve.
+  Result<std::unique_ptr<ByteSource>> open(const RetrieveItem& item) const;
 
 private:
   index::Index& index_;
   store::BlobStore& store_;
   audit::AuditSink& audit_;
   std::size_t cap_;
+  audit::AccessAggregator* access_ = nullptr;
 };
 
 // Administrative correction of a patient's demographics (REST

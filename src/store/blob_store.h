@@ -38,6 +38,21 @@
 //    nothing of the failed call behind: no temp it consumed, no blob it
 //    created;
 //  - after a crash, files left in <root>/tmp are garbage (clean_temp()).
+//
+// Encryption at rest (a store opened with a Keyring; docs/storage-layout.md):
+//  - commit()/commit_batch() encrypt the plaintext temp into a second temp
+//    (crypto/sealed.h: AES-256-GCM in 64 KiB chunks under a fresh random
+//    data key, wrapped under the KEK with the blob key as context, kept in
+//    the object's header) and link that one; the plaintext temp is removed.
+//    Everything above holds for the encrypted file. The blob key stays the
+//    SHA-256 of the plaintext data set;
+//  - open() returns a decrypting ByteSource; a file that is not an
+//    encrypted object, or whose data key does not open, is Errc::corrupt;
+//  - remove() is a crypto-erase: both key slots are overwritten and fsynced
+//    before the file is unlinked;
+//  - rewrap_key() re-wraps an object's data key under the keyring's current
+//    KEK in place (the ciphertext is never rewritten), sync() makes those
+//    rewrites durable.
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -48,6 +63,10 @@
 #include "core/byte_source.h"
 #include "core/error.h"
 #include "store/file_system.h"
+
+namespace tresor::crypto {
+class Keyring;
+}
 
 namespace tresor::store {
 
@@ -73,12 +92,24 @@ public:
   virtual Status remove(const std::string& key) = 0;
   virtual Result<std::vector<std::string>> list_keys() const = 0;
   virtual void clean_temp() noexcept = 0;
+  // Key rotation (encrypting store; a plain store returns false / does
+  // nothing): writes the data key wrapped under the keyring's current KEK
+  // into the object's free key slot unless one is there already; with
+  // drop_others, also clears the slot under any other KEK (after making the
+  // new one durable). True if the file was changed. A blob removed
+  // meanwhile is false.
+  virtual Result<bool> rewrap_key(const std::string& key, bool drop_others) { (void)key, (void)drop_others; return false; }
+  // Makes every rewrap_key() so far durable (one syncfs of the store).
+  virtual Status sync() { return {}; }
+  virtual bool encrypted() const noexcept { return false; }
 };
 
 // Filesystem implementation rooted at `root` (created if missing). `fs` must
-// outlive the store.
+// outlive the store; so must `keyring`, which makes it an encrypting store
+// (nullptr: plain objects, only for `[encryption] enabled = false`).
 Result<std::unique_ptr<BlobStore>> open_fs_store(const std::filesystem::path& root,
-                                                 FileSystem& fs = real_file_system());
+                                                 FileSystem& fs = real_file_system(),
+                                                 const crypto::Keyring* keyring = nullptr);
 
 // Lowercase hex SHA-256 of the file's bytes from `offset` to the end.
 Result<std::string> sha256_file(const std::filesystem::path& file, std::uint64_t offset);

@@ -27,6 +27,11 @@ public:
 
 } // namespace
 
+int FileSystem::fstat(int fd, struct stat* buf) { return ::fstat(fd, buf); }
+ssize_t FileSystem::pwrite(int fd, const void* buf, std::size_t count, off_t offset) {
+  return ::pwrite(fd, buf, count, offset);
+}
+
 FileSystem& real_file_system() noexcept {
   static RealFileSystem real;  // stateless
   return real;

@@ -12,6 +12,7 @@
 //    call from several threads (ingest runs on many).
 #pragma once
 #include <sys/statfs.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
 
@@ -33,6 +34,11 @@ public:
   virtual int mkdir(const char* path, mode_t mode) = 0;
   virtual int fstatvfs(int fd, struct statvfs* buf) = 0;
   virtual int fstatfs(int fd, struct statfs* buf) = 0;  // f_type: which file system holds the store
+  // Used by the encrypting store (the plaintext's size; a key slot rewritten
+  // in place). Not pure: a test file system that does not override them
+  // calls the kernel.
+  virtual int fstat(int fd, struct stat* buf);
+  virtual ssize_t pwrite(int fd, const void* buf, std::size_t count, off_t offset);
 };
 
 // The kernel's file system (plain system calls).

@@ -22,7 +22,9 @@
 
 #include "core/log.h"
 #include "core/space.h"
+#include "crypto/keyring.h"
 #include "store/blob_store.h"
+#include "store/sealed_file.h"
 
 namespace tresor::store {
 namespace fs = std::filesystem;
@@ -102,8 +104,9 @@ bool fsync_persists_new_names(long f_type) {
 
 class FsBlobStore final : public BlobStore {
 public:
-  FsBlobStore(fs::path root, int sync_fd, FileSystem& fsys, bool sync_directories)
-      : root_(std::move(root)), tmp_(root_ / "tmp"), sync_fd_(sync_fd), fs_(fsys), sync_dirs_(sync_directories) {}
+  FsBlobStore(fs::path root, int sync_fd, FileSystem& fsys, bool sync_directories, const crypto::Keyring* ring)
+      : root_(std::move(root)), tmp_(root_ / "tmp"), sync_fd_(sync_fd), fs_(fsys), sync_dirs_(sync_directories),
+        ring_(ring) {}
   ~FsBlobStore() override { fs_.close(sync_fd_); }
   FsBlobStore(const FsBlobStore&) = delete;
   FsBlobStore& operator=(const FsBlobStore&) = delete;
@@ -163,9 +166,12 @@ public:
   // point at data that is not durable: nothing references it yet (the index
   // commits afterwards), a failure removes it again, and start-up recovery
   // re-checks the content hash of every unreferenced blob.
-  Result<bool> commit(const TempBlob& temp, const std::string& key) override {
+  Result<bool> commit(const TempBlob& plain, const std::string& key) override {
     if (!is_valid_key(key)) return fail(Errc::internal, "invalid blob key");
-    if (temp.path.parent_path() != tmp_) return fail(Errc::internal, "temp blob outside the store");
+    if (plain.path.parent_path() != tmp_) return fail(Errc::internal, "temp blob outside the store");
+    auto sealed = seal(plain, key);
+    if (!sealed) return std::unexpected(sealed.error());
+    const TempBlob& temp = *sealed;
     const fs::path dst = final_path(key);
     if (fs_.link(temp.path.c_str(), dst.c_str()) != 0) {
       const int err = errno;
@@ -204,6 +210,30 @@ public:
         return fail(Errc::internal, is_valid_key(key) ? "temp blob outside the store" : "invalid blob key");
       }
     }
+    if (ring_) {
+      // Encrypt every item first (seal() consumes the plaintext temp), then
+      // commit the encrypted temps as a plain batch.
+      std::vector<std::pair<TempBlob, std::string>> sealed_items;
+      sealed_items.reserve(items.size());
+      for (std::size_t i = 0; i < items.size(); ++i) {
+        auto sealed = seal(items[i].first, items[i].second);
+        if (!sealed) {
+          abort_from(i + 1);
+          for (const auto& done : sealed_items) abort(done.first);
+          return std::unexpected(sealed.error());
+        }
+        sealed_items.emplace_back(std::move(*sealed), items[i].second);
+      }
+      return commit_sealed_batch(sealed_items);
+    }
+    return commit_sealed_batch(items);
+  }
+
+  // commit_batch() of temps that are already in their final form.
+  Result<std::vector<bool>> commit_sealed_batch(const std::vector<std::pair<TempBlob, std::string>>& items) {
+    auto abort_from = [&](std::size_t i) {
+      for (; i < items.size(); ++i) abort(items[i].first);
+    };
     std::vector<bool> created(items.size(), false);
     std::vector<fs::path> made;  // final names this call created (removed again on failure)
     auto undo = [&] {
@@ -243,11 +273,15 @@ public:
 
   Result<std::unique_ptr<ByteSource>> open(const std::string& key) const override {
     if (!is_valid_key(key)) return fail(Errc::invalid_argument, "invalid blob key");
+    if (ring_) return detail::open_sealed(final_path(key), key, *ring_);
     return open_file_source(final_path(key));
   }
 
   Status remove(const std::string& key) override {
     if (!is_valid_key(key)) return fail(Errc::invalid_argument, "invalid blob key");
+    if (ring_) {
+      if (auto s = detail::erase_keys(fs_, final_path(key)); !s) return s;  // crypto-erase first
+    }
     if (fs_.unlink(final_path(key).c_str()) != 0 && errno != ENOENT)
       return std::unexpected(io_error("remove blob", errno));
     return {};
@@ -273,7 +307,31 @@ public:
     for (auto& e : fs::directory_iterator(tmp_, ec)) fs_.unlink(e.path().c_str());
   }
 
+  Result<bool> rewrap_key(const std::string& key, bool drop_others) override {
+    if (!is_valid_key(key)) return fail(Errc::invalid_argument, "invalid blob key");
+    if (!ring_) return false;
+    return detail::rewrap(fs_, final_path(key), key, *ring_, drop_others);
+  }
+
+  Status sync() override {
+    if (fs_.syncfs(sync_fd_) != 0) return std::unexpected(io_error("syncfs", errno));
+    return {};
+  }
+
+  bool encrypted() const noexcept override { return ring_ != nullptr; }
+
 private:
+  // The encrypted temp of a plaintext temp (which is removed in every case),
+  // or the plaintext temp itself when the store does not encrypt.
+  Result<TempBlob> seal(const TempBlob& plain, const std::string& key) {
+    if (!ring_) return plain;
+    TempBlob out{tmp_ / (random_name() + ".enc")};
+    auto st = detail::seal_into(fs_, plain.path, out.path, key, *ring_);
+    abort(plain);
+    if (!st) return std::unexpected(st.error());
+    return out;
+  }
+
   fs::path final_path(const std::string& key) const { return root_ / key.substr(0, 2) / key; }
 
   // One fstatvfs per new object (about a microsecond). If the file system
@@ -328,13 +386,14 @@ private:
   int sync_fd_;  // the store root, opened with the store: syncfs() target
   FileSystem& fs_;
   const bool sync_dirs_;  // fsync a new object's directory too (not needed on ext4, XFS, Btrfs)
+  const crypto::Keyring* ring_;  // encrypting store when set
   std::mutex sync_mutex_;
   bool sync_failed_ = false;  // guarded by sync_mutex_
 };
 
 } // namespace
 
-Result<std::unique_ptr<BlobStore>> open_fs_store(const fs::path& root, FileSystem& fsys) {
+Result<std::unique_ptr<BlobStore>> open_fs_store(const fs::path& root, FileSystem& fsys, const crypto::Keyring* ring) {
   std::error_code ec;
   fs::create_directories(root, ec);
   if (ec) return fail(Errc::io_error, "cannot create store directory " + root.string() + ": " + ec.message());
@@ -355,7 +414,7 @@ Result<std::unique_ptr<BlobStore>> open_fs_store(const fs::path& root, FileSyste
   struct statfs sf {};
   const bool sync_dirs = fsys.fstatfs(sync_fd, &sf) != 0 || !fsync_persists_new_names(static_cast<long>(sf.f_type));
   log::debug("store: {} ({}directory fsync after each new object)", root.string(), sync_dirs ? "" : "no ");
-  return std::unique_ptr<BlobStore>(new FsBlobStore(root, sync_fd, fsys, sync_dirs));
+  return std::unique_ptr<BlobStore>(new FsBlobStore(root, sync_fd, fsys, sync_dirs, ring));
 }
 
 } // namespace tresor::store

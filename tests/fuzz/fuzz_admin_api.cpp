@@ -66,7 +66,7 @@ struct World {
     retrieve = std::make_unique<services::RetrieveService>(*index, *store, audit);
     auth = std::make_unique<security::HttpAuthenticator>(config, *index, nullptr, clock, audit);
     deps = std::make_unique<http::Deps>(http::Deps{config, *ingest, *query, *retrieve, *index, *index, *auth, audit,
-                                                   clock, dir / "tmp", {}, {}, {}});
+                                                   clock, dir / "tmp", {}, {}, {}, nullptr});
     http::add_api_routes(router, *deps);
     // A user for the per-user routes (no password: it is never logged in).
     User alice;

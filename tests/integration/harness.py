@@ -255,6 +255,31 @@ class Tresor:
     def index_db(self) -> Path:
         return self.var / "index.db"
 
+    def index_query(self, sql: str) -> list[tuple]:
+        """Rows of one read-only SQL statement (`tresor index sql`: the index is
+        encrypted at rest, Python's sqlite3 cannot read it). Raises RuntimeError
+        if the command fails."""
+        r = self.cli("index", "sql", sql)
+        if r.rc != 0:
+            raise RuntimeError(f"tresor index sql failed:\n{r}")
+        # Rows are JSON arrays; log lines ("2026-12-07T23:43:45.772 error ...", e.g. the audit
+        # trail's free-space alert on a full disk) may come between them.
+        rows = []
+        for line in r.stdout.splitlines():
+            if not line.strip() or re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", line):  # a log line: "time level ..."
+                continue
+            try:
+                rows.append(tuple(json.loads(line)))
+            except json.JSONDecodeError as e:
+                raise RuntimeError(f"tresor index sql printed a line that is no row: {line!r}\n{r}") from e
+        return rows
+
+    def stored_object(self, key: str, out: Path) -> bool:
+        """Writes the plaintext of stored object `key` to the new file `out`
+        (`tresor store cat`: objects are encrypted at rest). False if the
+        object is missing or does not decrypt."""
+        return self.cli("store", "cat", key, "--out", str(out)).rc == 0
+
     @property
     def store_dir(self) -> Path:
         return self.var / "store"
@@ -269,9 +294,9 @@ class Tresor:
             raise AssertionError(f"tresor CLI failed:\n{r}")
         return r
 
-    def init(self, plaintext: bool = False, **overrides) -> "Tresor":
-        """`tresor init`, then loopback-only ports. overrides: {(table, key): value}."""
-        r = self.cli("init", "--ae-title", self.ae, timeout=120)
+    def init(self, plaintext: bool = False, init_args: tuple[str, ...] = (), **overrides) -> "Tresor":
+        """`tresor init [init_args]`, then loopback-only ports. overrides: {(table, key): value}."""
+        r = self.cli("init", "--ae-title", self.ae, *init_args, timeout=120)
         self.init_run = r
         if r.rc != 0:
             raise AssertionError(f"tresor init failed:\n{r}")
@@ -401,16 +426,27 @@ class Tresor:
 
     # --- inspection
     def audit_events(self) -> list[dict]:
+        """The audit trail's records, decrypted, oldest first (`tresor audit show --json`;
+        the files under var/audit/ are encrypted and chained: never read them directly).
+        Each call is itself audited (an audit_log_used record, shown by the next call)."""
+        if not self.toml.exists():
+            return []
+        r = self.cli("audit", "show", "--json")
+        if r.rc != 0:
+            raise AssertionError(f"tresor audit show failed:\n{r}")
         events = []
-        if self.audit_file.exists():
-            for line in self.audit_file.read_text(errors="replace").splitlines():
-                line = line.strip()
-                if line:
-                    try:
-                        events.append(json.loads(line))
-                    except json.JSONDecodeError:
-                        events.append({"_unparsed": line})
+        for line in r.stdout.splitlines():
+            line = line.strip()
+            if line:
+                events.append(json.loads(line))
         return events
+
+    def audit_text(self) -> str:
+        """The whole decrypted trail as text (for "this secret never reaches the audit trail" checks)."""
+        return "\n".join(json.dumps(e, ensure_ascii=False) for e in self.audit_events())
+
+    def audit_verify(self) -> Run:
+        return self.cli("audit", "verify")
 
     # --- clients
     def client(self, ae: str, cert: ClientCert | None = None, **kw) -> "Dcmtk":

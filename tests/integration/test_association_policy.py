@@ -163,7 +163,7 @@ class PolicyTest(harness.SharedTresorCase):
         unknown = self.t.client("WS", None, tls="anon", user="nobody", password=self.password).store(self.files[:1])
         self.assertRefused(unknown, "unknown user")
         # The passcode never reaches the audit trail.
-        audit = self.t.audit_file.read_text(errors="replace") if self.t.audit_file.exists() else ""
+        audit = self.t.audit_text()
         self.assertNotIn(self.password, audit, "a passcode was written to the audit trail")
 
     def test_non_plaintext_peer_is_refused_on_the_plaintext_listener(self):

@@ -48,7 +48,7 @@ class RemoteCli(SharedTresorCase):
         return run(argv, timeout=60, input=input, env=env)
 
     def audit_events(self, action: str) -> list[dict]:
-        events = [json.loads(line) for line in self.t.audit_file.read_text().splitlines() if line.strip()]
+        events = self.t.audit_events()
         return [e for e in events if json.dumps(e).find(action) >= 0]
 
     def test_an_admin_token_manages_users_over_the_api(self):

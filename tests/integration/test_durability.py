@@ -7,7 +7,6 @@ index (whose schema is inspected at run time through sqlite_master).
 """
 import re
 import shutil
-import sqlite3
 import subprocess
 import threading
 import time
@@ -144,21 +143,19 @@ class DurabilityTest(unittest.TestCase):
 
     def referenced_blob_keys(self) -> set[str]:
         """Every value of every blob-key column in the index, found through sqlite_master."""
-        con = sqlite3.connect(f"file:{self.t.index_db}?mode=ro", uri=True, timeout=10)
-        try:
-            keys: set[str] = set()
-            tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-            columns_seen = []
-            for table in tables:
-                cols = [r[1] for r in con.execute(f'PRAGMA table_info("{table}")')]
-                for col in cols:
-                    if col == "blob_key" or col.endswith("_blob_key") or col == "blob":
-                        columns_seen.append(f"{table}.{col}")
-                        keys |= {r[0] for r in con.execute(f'SELECT "{col}" FROM "{table}"') if r[0]}
-            self.assertTrue(columns_seen, f"no blob key column found in tables {tables}")
-            return keys
-        finally:
-            con.close()
+        # Through `tresor index sql`: the index is encrypted at rest.
+        query = self.t.index_query
+        keys: set[str] = set()
+        tables = [r[0] for r in query("SELECT name FROM sqlite_master WHERE type='table'")]
+        columns_seen = []
+        for table in tables:
+            cols = [r[1] for r in query(f'PRAGMA table_info("{table}")')]
+            for col in cols:
+                if col == "blob_key" or col.endswith("_blob_key") or col == "blob":
+                    columns_seen.append(f"{table}.{col}")
+                    keys |= {r[0] for r in query(f'SELECT "{col}" FROM "{table}"') if r[0]}
+        self.assertTrue(columns_seen, f"no blob key column found in tables {tables}")
+        return keys
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ import random
 import re
 import shutil
 import signal
-import sqlite3
 import stat
 import subprocess
 import threading
@@ -58,11 +57,7 @@ class StoreChecks:
     acknowledged = staticmethod(test_durability.DurabilityTest.acknowledged)
 
     def index_query(self, sql: str) -> list[tuple]:
-        con = sqlite3.connect(f"file:{self.t.index_db}?mode=ro", uri=True, timeout=10)
-        try:
-            return con.execute(sql).fetchall()
-        finally:
-            con.close()
+        return self.t.index_query(sql)  # `tresor index sql`: the index is encrypted at rest
 
     def indexed_blobs(self) -> dict[str, str]:
         """SOP Instance UID -> blob key of every (visible) instance."""
@@ -85,8 +80,12 @@ class StoreChecks:
                 missing.append(o.name)
                 continue
             blob = self.t.store_dir / key[:2] / key
-            if not blob.is_file() or not test_durability.dataset_equal(o, blob):
+            plain = self.t.root / f"plain-{key}"  # objects are encrypted at rest
+            plain.unlink(missing_ok=True)
+            if not blob.is_file() or not self.t.stored_object(key, plain) or \
+                    not test_durability.dataset_equal(o, plain):
                 damaged.append(o.name)
+            plain.unlink(missing_ok=True)
         self.assertEqual(missing, [], f"{len(missing)} acknowledged instances missing ({what})")
         self.assertEqual(damaged, [], f"{len(damaged)} acknowledged instances damaged ({what})")
 
@@ -207,34 +206,10 @@ class TresorOnTmpfs(Tresor):
         return self._view(self.var / "pki" / "ca.crt")
 
     @property
-    def index_db(self) -> Path:
-        """A snapshot of the index (SQLite resolves the /proc/<pid>/root link and
-        would open the host's path): the database and its WAL copied out and
-        checkpointed into one file. Taken when the server is idle or stopped."""
-        src = self._view(self.var / "index.db")
-        if not self.fs:
-            return src
-        snap = self.root / "index-snapshot"
-        shutil.rmtree(snap, ignore_errors=True)
-        snap.mkdir()
-        for suffix in ("", "-wal"):
-            if Path(f"{src}{suffix}").exists():
-                shutil.copyfile(f"{src}{suffix}", snap / f"index.db{suffix}")
-        con = sqlite3.connect(snap / "index.db")
-        try:
-            con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            con.execute("PRAGMA journal_mode=DELETE")
-        finally:
-            con.close()
-        return snap / "index.db"
-
-    @property
     def store_dir(self) -> Path:
         return self._view(self.var / "store")
 
-    @property
-    def audit_file(self) -> Path:
-        return self._view(self.var / "audit" / "audit.jsonl")
+    # The audit trail is read with audit_events() (`tresor audit show`, run in the namespace by cli()).
 
     def close(self) -> None:
         self.stop()
@@ -379,7 +354,7 @@ class InterruptedImportTest(StoreChecks, unittest.TestCase):
     def instances(self) -> int:
         try:
             return self.index_query("SELECT count(*) FROM instance")[0][0]
-        except sqlite3.Error:
+        except RuntimeError:  # the index is not there yet
             return 0
 
     def interrupted_import(self, sig: int, after: int) -> int:

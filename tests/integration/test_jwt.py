@@ -8,7 +8,7 @@ RS256 (PKCS#1 v1.5 + SHA-256) with `openssl dgst -sha256 -sign`; a second RSA
 key, unknown to Tresor, makes forged signatures.
 
 Every case checks both what the caller sees (store status, or a refused
-association) and the `association` event in var/audit/audit.jsonl. One
+association) and the `association` event in the audit trail. One
 instance serves the whole module; [brute_force] max_failures is raised so the
 refusals of this module do not block 127.0.0.1.
 """
@@ -261,7 +261,7 @@ class JwtIdentityTest(harness.SharedTresorCase):
         res, sop, events = self.store_with_token(self.rs256_token(self.claims()))
         self.assertAccepted(res, sop, events)
         self.attempt_refused(self.rs256_token(self.claims(aud="elsewhere")), "wrong audience", "audience")
-        audit = self.t.audit_file.read_text(errors="replace")
+        audit = self.t.audit_text()
         log = "\n".join(self.t.output)
         self.assertGreaterEqual(len(self.tokens), 2)
         for token in self.tokens:

@@ -292,7 +292,7 @@ class ReencodedResendTest(unittest.TestCase):
         for name, status in outcome.items():
             self.assertFalse(is_failure(status), f"{name}: re-send refused with {status:#06x}\n{outcome}")
         self.assertEqual(self.instances(sop), 1)
-        audit = (self.t.var / "audit" / "audit.jsonl").read_text()
+        audit = self.t.audit_text()
         self.assertGreaterEqual(audit.count("same data set in another transfer syntax"), len(files) - 1,
                                 "duplicates not audited")
 

@@ -146,21 +146,33 @@ class FramesOfUnusualObjectsTest(unittest.TestCase):
     def test_a_stored_defect_is_answered_422_not_500(self):
         # An object stored before ingest checked the geometry: CT_small's blob with its Rows
         # doubled in place (128 -> 256), so its pixel data is half what the header declares.
-        path = harness.PYDICOM_TEST_FILES / "CT_small.dcm"
-        self.assertEqual(self.stow(path.read_bytes()).status, 200)
-        rows = bytes.fromhex("2800 1000") + b"US" + bytes.fromhex("0200 8000")
-        blobs = [p for p in self.t.store_dir.rglob("*") if p.is_file() and rows in p.read_bytes()]
-        self.assertEqual(len(blobs), 1, blobs)
-        blob = blobs[0]
-        blob.chmod(0o600)
-        blob.write_bytes(blob.read_bytes().replace(rows, rows[:-2] + bytes.fromhex("0001")))
-        for accept in (self.AS_STORED, self.NATIVE):
-            got = self.c.get(self.frame_url(path), {**self.auth, "Accept": accept})
-            self.assertEqual(got.status, 422, f"{accept}: {got.status} {got.body[:200]!r}")
-            self.assertIn("shorter", got.json()["error"])
-        rendered = self.c.get(self.frame_url(path) + "/rendered", {**self.auth, "Accept": "image/jpeg"})
-        self.assertEqual(rendered.status, 422, f"{rendered.status} {rendered.body[:200]!r}")
-        self.assertEqual(self.c.get("/api/me", self.auth).status, 200)
+        # Only an unencrypted store can be edited in place: an instance made with
+        # `init --no-encryption` (an encrypted one reports the edit as corrupt: test_encryption_at_rest).
+        t = Tresor(name="defect")
+        try:
+            t.init(init_args=("--no-encryption",))
+            t.user_add("pacsuser", "technologist,clinician", PW)
+            t.start()
+            c = Client(t.https_port, t.ca)
+            path = harness.PYDICOM_TEST_FILES / "CT_small.dcm"
+            body, ctype = multipart_related([path.read_bytes()])
+            r = c.post("/dicom-web/studies", body, {**self.auth, "Content-Type": ctype, "Accept": "application/dicom+json"})
+            self.assertEqual(r.status, 200)
+            rows = bytes.fromhex("2800 1000") + b"US" + bytes.fromhex("0200 8000")
+            blobs = [p for p in t.store_dir.rglob("*") if p.is_file() and rows in p.read_bytes()]
+            self.assertEqual(len(blobs), 1, blobs)
+            blob = blobs[0]
+            blob.chmod(0o600)
+            blob.write_bytes(blob.read_bytes().replace(rows, rows[:-2] + bytes.fromhex("0001")))
+            for accept in (self.AS_STORED, self.NATIVE):
+                got = c.get(self.frame_url(path), {**self.auth, "Accept": accept})
+                self.assertEqual(got.status, 422, f"{accept}: {got.status} {got.body[:200]!r}")
+                self.assertIn("shorter", got.json()["error"])
+            rendered = c.get(self.frame_url(path) + "/rendered", {**self.auth, "Accept": "image/jpeg"})
+            self.assertEqual(rendered.status, 422, f"{rendered.status} {rendered.body[:200]!r}")
+            self.assertEqual(c.get("/api/me", self.auth).status, 200)
+        finally:
+            t.close()
 
     def test_frames_that_cannot_be_decoded_as_asked_are_406(self):
         # JPEG 2000 Part 2 (no decoder here): pydicom's JPEG2000.dcm under that transfer syntax.

@@ -1,5 +1,7 @@
 #include "index/sqlite/db.h"
 
+#include "index/sqlite/crypt_vfs.h"
+
 #include <algorithm>
 #include <cstdint>
 
@@ -9,6 +11,8 @@ namespace {
 constexpr std::size_t kStatementCacheSize = 128;
 
 Errc errc_for(int rc) {
+  // A page that does not authenticate (crypt_vfs.h): tampering, damage or a wrong key.
+  if (rc == SQLITE_IOERR_DATA) return Errc::corrupt;
   switch (rc & 0xff) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED: return Errc::unavailable;
@@ -91,11 +95,11 @@ bool Stmt::is_null(int column) const { return sqlite3_column_type(s_, column) ==
 // ---- Connection ----
 
 Result<std::unique_ptr<Connection>> Connection::open(const std::filesystem::path& file, Mode mode,
-                                                    std::chrono::milliseconds busy_timeout) {
+                                                    std::chrono::milliseconds busy_timeout, const std::string& vfs) {
   sqlite3* db = nullptr;
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
   if (mode == Mode::writer) flags |= SQLITE_OPEN_CREATE;
-  int rc = sqlite3_open_v2(file.c_str(), &db, flags, nullptr);
+  int rc = sqlite3_open_v2(file.c_str(), &db, flags, vfs.empty() ? nullptr : vfs.c_str());
   if (rc != SQLITE_OK) {
     Error e = db_error(db, rc, "open");
     sqlite3_close_v2(db);
@@ -114,6 +118,14 @@ Result<std::unique_ptr<Connection>> Connection::open(const std::filesystem::path
   const auto ms = std::clamp<std::chrono::milliseconds::rep>(busy_timeout.count(), 0, INT32_MAX);
   sqlite3_busy_timeout(db, static_cast<int>(ms));
 
+  if (!vfs.empty()) {
+    // Only takes effect while the file is empty; an existing database keeps
+    // its header's values (checked by SqliteIndexImpl::open).
+    int reserve = kReserveBytes;
+    sqlite3_file_control(db, "main", SQLITE_FCNTL_RESERVE_BYTES, &reserve);
+    static_assert(kPageSize == 4096);
+    if (auto s = c->exec("PRAGMA page_size=4096;"); !s) return std::unexpected(s.error());
+  }
   const char* common =
       "PRAGMA foreign_keys=ON;"
       "PRAGMA synchronous=NORMAL;"

@@ -56,9 +56,12 @@ public:
   // busy_timeout: how long a statement waits (SQLite retries with short
   // sleeps) for a lock another connection holds before it fails with
   // SQLITE_BUSY (Errc::unavailable).
+  // vfs: the VFS name (crypt_vfs.h) or empty for SQLite's default. Through a
+  // VFS, a new database gets the fixed page size and reserved bytes the
+  // encrypting VFS needs (set before anything is written).
   static Result<std::unique_ptr<Connection>> open(
       const std::filesystem::path& file, Mode mode,
-      std::chrono::milliseconds busy_timeout = std::chrono::milliseconds{5000});
+      std::chrono::milliseconds busy_timeout = std::chrono::milliseconds{5000}, const std::string& vfs = {});
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;

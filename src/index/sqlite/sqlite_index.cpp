@@ -18,6 +18,13 @@ Result<std::unique_ptr<SqliteIndex>> open_sqlite(const std::filesystem::path& fi
   return std::unique_ptr<SqliteIndex>(std::move(*impl));
 }
 
+Result<std::unique_ptr<SqliteIndex>> open_sqlite(const std::filesystem::path& file, const crypto::SecretKey& key,
+                                                 std::chrono::milliseconds busy_timeout) {
+  auto impl = sqlite::SqliteIndexImpl::open(file, busy_timeout, &key);
+  if (!impl) return std::unexpected(impl.error());
+  return std::unique_ptr<SqliteIndex>(std::move(*impl));
+}
+
 } // namespace tresor::index
 
 namespace tresor::index::sqlite {
@@ -121,7 +128,8 @@ Status validate(const InstanceRecord& r, const BlobInfo& b) {
 // ---- lifecycle ----
 
 Result<std::unique_ptr<SqliteIndexImpl>> SqliteIndexImpl::open(const std::filesystem::path& file,
-                                                              std::chrono::milliseconds busy_timeout) {
+                                                              std::chrono::milliseconds busy_timeout,
+                                                              const crypto::SecretKey* key) {
   if (file.empty()) return std::unexpected(make_error(Errc::invalid_argument, "index: empty database path"));
   // Create the file owner-only before SQLite touches it; the -wal and -shm
   // files inherit its permissions.
@@ -132,9 +140,19 @@ Result<std::unique_ptr<SqliteIndexImpl>> SqliteIndexImpl::open(const std::filesy
     return std::unexpected(make_error(Errc::io_error, std::string("index: cannot create database: ") + std::strerror(errno)));
   }
   std::unique_ptr<SqliteIndexImpl> self(new SqliteIndexImpl(file, busy_timeout));
-  auto w = Connection::open(file, Connection::Mode::writer, busy_timeout);
-  if (!w) return std::unexpected(w.error());
+  if (key) {
+    auto vfs = CryptVfs::create(*key);
+    if (!vfs) return std::unexpected(vfs.error());
+    self->vfs_ = std::move(*vfs);
+    // An index written before encryption at rest is never kept in the clear.
+    if (auto s = encrypt_plaintext_index(file, *self->vfs_); !s) return std::unexpected(s.error());
+  }
+  auto w = Connection::open(file, Connection::Mode::writer, busy_timeout, self->vfs_name());
+  if (!w) return std::unexpected(self->vfs_ ? explain_open_error(w.error()) : w.error());
   self->writer_ = std::move(*w);
+  if (self->vfs_) {
+    if (auto s = check_encrypted_index(*self->writer_); !s) return std::unexpected(s.error());
+  }
   if (auto s = migrate(*self->writer_, embedded_migrations()); !s) return std::unexpected(s.error());
   return self;
 }
@@ -166,7 +184,7 @@ Result<SqliteIndexImpl::Lease> SqliteIndexImpl::reader() {
   }
   ++open_readers_;  // reserved before opening, outside the lock
   lock.unlock();
-  auto c = Connection::open(file_, Connection::Mode::reader, busy_timeout_);
+  auto c = Connection::open(file_, Connection::Mode::reader, busy_timeout_, vfs_name());
   if (!c) {
     {
       std::lock_guard relock(pool_mu_);
@@ -510,7 +528,8 @@ Result<PatientDemographics> SqliteIndexImpl::update_patient(const std::string& p
 Result<std::vector<std::string>> SqliteIndexImpl::referenced_blob_keys() {
   auto lease = reader();
   if (!lease) return std::unexpected(lease.error());
-  auto st = (*lease)->prepare("SELECT blob_key FROM instance UNION SELECT blob_key FROM quarantine");
+  auto st = (*lease)->prepare(
+      "SELECT blob_key FROM instance UNION SELECT blob_key FROM quarantine UNION SELECT blob_key FROM pending_deletion");
   if (!st) return std::unexpected(st.error());
   std::vector<std::string> keys;
   for (;;) {

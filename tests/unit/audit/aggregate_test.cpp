@@ -7,6 +7,7 @@
 
 #include "audit/aggregate.h"
 #include "audit/audit.h"
+#include "audit/trail.h"
 
 using namespace tresor;
 using namespace std::chrono_literals;
@@ -34,13 +35,6 @@ std::string detail(const audit::Event& e, const std::string& key) {
   for (const auto& [k, v] : e.details)
     if (k == key) return v;
   return "";
-}
-
-std::size_t line_count(const fs::path& p) {
-  std::ifstream in(p);
-  std::size_t n = 0;
-  for (std::string l; std::getline(in, l);) ++n;
-  return n;
 }
 
 } // namespace
@@ -127,34 +121,43 @@ TEST(FailureAggregator, ManyAddressesKeepMemoryBoundedAndLoseNoCount) {
 }
 
 TEST(AuditSpaceGuard, AlertsOnceBeforeTheStoreReserveIsReached) {
-  auto dir = fs::temp_directory_path() / ("tresor-audit-space-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
+  auto dir = fs::temp_directory_path() / ("tresor-audit-space-" + std::to_string(::getpid())) / "audit";
+  fs::remove_all(dir.parent_path());
   ManualClock clock;
   std::uint64_t available = 10ull << 30;  // of a 100 GiB file system: the store's reserve is 256 MiB
-  audit::SpaceGuard guard;
-  guard.probe = [&](int) { return std::optional<audit::SpaceGuard::Space>({available, 100ull << 30}); };
-  auto log = audit::open_jsonl_log(dir / "audit.jsonl", clock, guard);
+  audit::TrailOptions options;
+  options.guard.probe = [&](int) { return std::optional<audit::SpaceGuard::Space>({available, 100ull << 30}); };
+  auto log = audit::open_trail_log(dir, clock, nullptr, options);
   ASSERT_TRUE(log);
+  auto records = [&] {
+    std::vector<audit::Record> out;
+    auto reader = audit::TrailReader::open(dir, nullptr);
+    EXPECT_TRUE(reader);
+    while (auto r = (*reader)->next()) {
+      if (!*r) break;
+      out.push_back(std::move(**r));
+    }
+    return out;
+  };
   (*log)->record(failure("10.0.0.1"));
-  EXPECT_EQ(line_count(dir / "audit.jsonl"), 1u);
+  EXPECT_EQ(records().size(), 1u);
   available = 400ull << 20;  // below twice the reserve, still above the reserve itself
   (*log)->record(failure("10.0.0.1"));
   (*log)->record(failure("10.0.0.1"));
   available = 300ull << 20;
   (*log)->record(failure("10.0.0.1"));
-  std::ifstream in(dir / "audit.jsonl");
-  std::vector<std::string> lines;
-  for (std::string l; std::getline(in, l);) lines.push_back(l);
-  ASSERT_EQ(lines.size(), 5u);  // 4 events + one alert, once
-  EXPECT_NE(lines[1].find(R"("type":"security_alert")"), std::string::npos) << lines[1];
-  EXPECT_NE(lines[1].find("audit file system nearly full: 400 MiB free, alert threshold 512 MiB"), std::string::npos)
-      << lines[1];
+  auto r = records();
+  ASSERT_EQ(r.size(), 5u);  // 4 events + one alert, once
+  EXPECT_EQ(r[1].event.type, audit::Type::security_alert);
+  EXPECT_NE(r[1].event.reason.find("audit file system nearly full: 400 MiB free, alert threshold 512 MiB"),
+            std::string::npos)
+      << r[1].event.reason;
   // Space freed, then short again: a new alert.
   available = 10ull << 30;
   (*log)->record(failure("10.0.0.1"));
   available = 100ull << 20;
   (*log)->record(failure("10.0.0.1"));
-  EXPECT_EQ(line_count(dir / "audit.jsonl"), 8u);
+  EXPECT_EQ(records().size(), 8u);
   log->reset();
-  fs::remove_all(dir);
+  fs::remove_all(dir.parent_path());
 }

@@ -9,6 +9,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "source_support.h"
+
 namespace tresor::dicom::test {
 
 namespace fs = std::filesystem;

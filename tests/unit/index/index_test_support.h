@@ -11,7 +11,9 @@
 #include <memory>
 #include <string>
 #include <vector>
+#include "crypto/keyring.h"
 #include "index/index.h"
+#include "index/sqlite/crypt_vfs.h"
 
 namespace tresor::index::test {
 
@@ -88,11 +90,35 @@ inline QueryRequest request(QueryModel model, Level level, AttrList keys) {
   return q;
 }
 
-// Direct read access to the database file, for checks the API does not expose.
+// The index key of IndexTest databases: they are encrypted like the
+// product's (index/sqlite/crypt_vfs.h), so every index test runs through the VFS.
+inline const crypto::SecretKey& test_key() {
+  static const crypto::SecretKey key = crypto::SecretKey::random();
+  return key;
+}
+
+inline bool is_plaintext_sqlite(const std::filesystem::path& file) {
+  std::FILE* f = std::fopen(file.c_str(), "rb");
+  if (!f) return true;  // a new database: plaintext unless opened encrypted
+  char head[16] = {};
+  const std::size_t n = std::fread(head, 1, sizeof head, f);
+  std::fclose(f);
+  return n == 0 || std::string(head, n) == std::string("SQLite format 3\0", 16);
+}
+
+// Direct read access to the database file, for checks the API does not
+// expose: through the encrypting VFS with test_key() unless the file is a
+// plaintext database.
 class RawDb {
 public:
   explicit RawDb(const std::filesystem::path& file) {
-    EXPECT_EQ(sqlite3_open_v2(file.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
+    if (!is_plaintext_sqlite(file)) {
+      auto vfs = sqlite::CryptVfs::create(test_key());
+      EXPECT_TRUE(vfs.has_value());
+      if (vfs) vfs_ = std::move(*vfs);
+    }
+    EXPECT_EQ(sqlite3_open_v2(file.c_str(), &db_, SQLITE_OPEN_READWRITE, vfs_ ? vfs_->name().c_str() : nullptr),
+              SQLITE_OK);
   }
   ~RawDb() { sqlite3_close_v2(db_); }
   // Rows of one statement, columns joined by '|'. `params` bind ?1..?N as text.
@@ -121,6 +147,7 @@ public:
   }
 
 private:
+  std::unique_ptr<sqlite::CryptVfs> vfs_;  // outlives db_
   sqlite3* db_ = nullptr;
 };
 
@@ -129,7 +156,7 @@ protected:
   void SetUp() override { reopen(); }
   void reopen() {
     index_.reset();
-    auto opened = open_sqlite(db_file());
+    auto opened = open_sqlite(db_file(), test_key());
     ASSERT_TRUE(opened.has_value()) << opened.error().message;
     index_ = std::move(*opened);
   }

@@ -92,7 +92,7 @@ TEST_F(Lifecycle, RefusesADatabaseFromANewerSchema) {
     RawDb raw(db_file());
     raw.rows("INSERT INTO schema_version (version, name, applied_at) VALUES (999, 'future', 'x')");
   }
-  auto opened = open_sqlite(db_file());
+  auto opened = open_sqlite(db_file(), test_key());
   ASSERT_FALSE(opened.has_value());
   EXPECT_EQ(opened.error().code, Errc::corrupt) << "a gap before 999 is reported first";
   {
@@ -101,7 +101,7 @@ TEST_F(Lifecycle, RefusesADatabaseFromANewerSchema) {
     raw.rows("INSERT INTO schema_version (version, name, applied_at) VALUES (" +
              std::to_string(sqlite::embedded_migrations().size() + 1) + ", 'future', 'x')");
   }
-  auto newer = open_sqlite(db_file());
+  auto newer = open_sqlite(db_file(), test_key());
   ASSERT_FALSE(newer.has_value());
   EXPECT_EQ(newer.error().code, Errc::unsupported);
 }

@@ -481,8 +481,9 @@ TEST_F(HttpAuth, LoginReturnsFreshRandomSessionAndCsrfTokens) {
   EXPECT_EQ(r->principal.name, "alice");
   EXPECT_EQ(r->principal.scope, north());
 
-  auto logins = events_of(audit::Type::association);
+  auto logins = events_of(audit::Type::authentication);  // PS3.15 User Authentication
   ASSERT_EQ(logins.size(), 2u);
+  EXPECT_EQ(logins[0].reason, "login");
   EXPECT_EQ(logins[0].outcome, audit::Outcome::success);
   EXPECT_EQ(logins[0].actor, "alice");
   EXPECT_EQ(detail(logins[0], "protocol"), "http");
@@ -532,6 +533,10 @@ TEST_F(HttpAuth, LogoutEndsTheSession) {
   expect_unauthenticated(with_cookie(s->session_id));
   auth_->logout(s->session_id);  // twice is harmless
   auth_->logout("not a session id");
+  auto events = events_of(audit::Type::authentication);
+  ASSERT_EQ(events.size(), 2u);  // the login and ONE logout
+  EXPECT_EQ(events[1].reason, "logout");
+  EXPECT_EQ(events[1].actor, "alice");
 }
 
 TEST_F(HttpAuth, SessionExpiresAfterTheIdleTimeButActivityKeepsItAlive) {

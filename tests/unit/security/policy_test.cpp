@@ -427,6 +427,18 @@ TEST_F(Association, UserWithAResearcherRoleOnlyGetsNoOperationAtAll) {
   EXPECT_TRUE(d.principal.operations.empty());
 }
 
+TEST_F(Association, AResearcherWithoutAProjectFindsUnderAnEmptyScopeThatAdmitsNothing) {
+  Peer ct = accounts_.peers.at("CT_SCANNER_1");
+  ct.operations.insert(Operation::find);
+  accounts_.put_peer(ct);
+  accounts_.put_user(User{"rita", hash_, {Role::researcher}, true, std::nullopt});
+  Decision d = decide(with_identity(ct_request(), 5, token("rita")));
+  ASSERT_TRUE(d.accepted) << d.reason;
+  EXPECT_TRUE(d.principal.may(Operation::find));
+  ASSERT_TRUE(d.principal.scope.has_value());  // never every study
+  EXPECT_EQ(*d.principal.scope, Scope{});
+}
+
 TEST_F(Association, TheUsersScopeIntersectsThePeersScopeAndNeverWidensIt) {
   Peer ct = accounts_.peers.at("CT_SCANNER_1");
   ct.scope = scope_of_institution("North Hospital");

@@ -75,7 +75,7 @@ TEST_F(BatchIngest, AnswersEachPartOfAMixedBatchInOrder) {
   for (const auto* r : {&results[0], &results[2], &results[4]}) {
     auto loc = index->find_instance((*r)->sop_instance_uid);
     ASSERT_TRUE(loc && *loc);
-    EXPECT_TRUE(fs::exists(*store->path_of((*loc)->blob_key)));
+    EXPECT_TRUE(store->open((*loc)->blob_key));
   }
   // One audit event per part, with the part's outcome.
   ASSERT_EQ(store_events(), 5u);
@@ -134,7 +134,7 @@ TEST_F(BatchIngest, RefusesTheSecondOfTwoDifferentPartsWithTheSameSopInstanceUid
   EXPECT_EQ(results[1].error().code, Errc::conflict);
   ASSERT_TRUE(results[2]);
   auto kept = **index->find_instance(results[0]->sop_instance_uid);
-  EXPECT_TRUE(fs::exists(*store->path_of(kept.blob_key)));
+  EXPECT_TRUE(store->open(kept.blob_key));
   EXPECT_EQ(store->list_keys()->size(), 2u);
 }
 
@@ -152,7 +152,7 @@ TEST_F(BatchIngest, HoldsAPartWithConflictingDemographicsInQuarantine) {
   auto held = index->list_quarantine();
   ASSERT_TRUE(held);
   ASSERT_EQ(held->size(), 1u);
-  EXPECT_TRUE(fs::exists(*store->path_of(held->front().blob.key)));  // the held blob is kept
+  EXPECT_TRUE(store->open(held->front().blob.key));  // the held blob is kept
   EXPECT_EQ(store->list_keys()->size(), 3u);
   std::size_t quarantine_events = 0;
   for (const auto& e : audit.events())

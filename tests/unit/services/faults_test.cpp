@@ -166,7 +166,7 @@ TEST_F(IngestFaults, AFailureToResyncAStoredObjectLeavesTheStoredInstanceIntact)
   expect_archive_holds(1);
   auto loc = index->find_instance(first->sop_instance_uid);
   ASSERT_TRUE(loc && *loc);
-  EXPECT_TRUE(fs::exists(*store->path_of((*loc)->blob_key)));
+  EXPECT_TRUE(store->open((*loc)->blob_key));
 }
 
 // ---- the same faults during a STOW-RS group commit ----
@@ -289,9 +289,9 @@ TEST_F(IngestFaults, AFailingIngestNeverRemovesTheBlobThatAConcurrentIdenticalOn
   expect_archive_holds(1);  // B's row and its blob
   auto where = index->find_instance(b->sop_instance_uid);
   ASSERT_TRUE(where && *where);
-  auto blob = store->path_of((*where)->blob_key);
-  ASSERT_TRUE(blob);
-  EXPECT_TRUE(fs::is_regular_file(*blob));
+  auto blob = store->open((*where)->blob_key);
+  ASSERT_TRUE(blob) << blob.error().message;
+  EXPECT_EQ((*blob)->size(), (*where)->size);
 }
 
 // ---- a nearly full file system: refused before a byte is written ----

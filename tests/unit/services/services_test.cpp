@@ -4,7 +4,9 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <set>
+#include <span>
 
 #include "services/services.h"
 
@@ -77,9 +79,9 @@ TEST_F(Archive, StoresAValidInstanceDurablyAndIndexesIt) {
   EXPECT_EQ(r->kind, services::StoreResult::Kind::stored);
   auto loc = index->find_instance(r->sop_instance_uid);
   ASSERT_TRUE(loc && *loc);
-  auto path = store->path_of((*loc)->blob_key);
-  ASSERT_TRUE(path);
-  EXPECT_TRUE(fs::exists(*path));
+  auto object = store->open((*loc)->blob_key);
+  ASSERT_TRUE(object) << object.error().message;
+  EXPECT_EQ((*object)->size(), (*loc)->size);
   EXPECT_EQ(temp_files(), 0u);
   ASSERT_FALSE(audit.events().empty());
   EXPECT_EQ(audit.events().back().type, audit::Type::store);
@@ -95,9 +97,11 @@ TEST_F(Archive, ZeroesThePreambleOfStoredFiles) {
   auto r = put(in);
   ASSERT_TRUE(r) << r.error().message;
   auto loc = **index->find_instance(r->sop_instance_uid);
-  std::ifstream f(*store->path_of(loc.blob_key), std::ios::binary);
+  auto object = store->open(loc.blob_key);
+  ASSERT_TRUE(object) << object.error().message;
   char head[132];
-  f.read(head, sizeof head);
+  auto got = (*object)->read_at(0, std::as_writable_bytes(std::span<char>(head)));
+  ASSERT_TRUE(got && *got == sizeof head);
   EXPECT_EQ(std::string(head, 128), std::string(128, '\0'));
   EXPECT_EQ(std::string(head + 128, 4), "DICM");
 }
@@ -220,7 +224,9 @@ TEST_F(Archive, RetrieveListsTheStoredFilesOfAStudy) {
   auto items = retrieve->locate(modality, q, audit::Type::retrieve);
   ASSERT_TRUE(items) << items.error().message;
   ASSERT_EQ(items->size(), 1u);
-  EXPECT_TRUE(fs::exists(items->front().file));
+  auto object = retrieve->open(items->front());
+  ASSERT_TRUE(object) << object.error().message;
+  EXPECT_EQ((*object)->size(), items->front().location.size);
   EXPECT_EQ(items->front().location.sop_instance_uid, r->sop_instance_uid);
   EXPECT_EQ(audit.events().back().type, audit::Type::retrieve);
 }
@@ -541,4 +547,31 @@ TEST_F(Archive, StoreIntoAStudyOutsideTheScopeIsRefusedAlikeInEveryCase) {
   EXPECT_EQ(mine->kind, services::StoreResult::Kind::stored);
   auto more = put(sample("MR_small.dcm", "-m \"(0008,0018)=1.2.3.4.5.6.7.8.16\""));
   ASSERT_TRUE(more) << more.error().message;
+}
+
+TEST_F(Archive, QueryAuditNamesThePatientsOfItsResultsWithoutAddingThemToTheRows) {
+  auto ct = put(sample("CT_small.dcm"));
+  auto mr = put(sample("MR_small.dcm"));
+  ASSERT_TRUE(ct && mr);
+  modality.unlimited_find = true;
+  QueryRequest q{QueryModel::study_root, Level::study, {{tags::StudyInstanceUID, ""}}, std::nullopt};
+  auto rows = query->find(modality, q);
+  ASSERT_TRUE(rows);
+  ASSERT_EQ(rows->size(), 2u);
+  for (const auto& row : *rows) EXPECT_EQ(row.size(), 1u);  // only what was asked
+  auto e = audit.events().back();
+  std::map<std::string, std::string> details(e.details.begin(), e.details.end());
+  EXPECT_EQ(details["result_patient_count"], "2");
+  const std::string& listed = details["result_patients"];
+  EXPECT_NE(listed.find("1CT1"), std::string::npos) << listed;  // CT_small.dcm's PatientID
+  EXPECT_NE(listed.find("4MR1"), std::string::npos) << listed;  // MR_small.dcm's
+  EXPECT_NE(listed.find('\\'), std::string::npos) << listed;
+
+  auto page = query->find_page(modality, q, 1, 10);
+  ASSERT_TRUE(page);
+  ASSERT_EQ(page->rows.size(), 1u);
+  EXPECT_EQ(page->rows.front().size(), 1u);
+  const auto last = audit.events().back();
+  std::map<std::string, std::string> paged(last.details.begin(), last.details.end());
+  EXPECT_EQ(paged["result_patient_count"], "1");
 }

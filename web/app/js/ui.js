@@ -95,6 +95,7 @@ const NAV = [
   { href: '/app/admin/users.html', text: 'Users', op: 'admin' },
   { href: '/app/admin/peers.html', text: 'Peers', op: 'admin' },
   { href: '/app/admin/quarantine.html', text: 'Quarantine', op: 'admin' },
+  { href: '/app/admin/studies.html', text: 'Studies', op: 'admin' },
   { href: '/app/admin/security.html', text: 'Security', op: 'admin' },
   { href: '/app/admin/audit.html', text: 'Audit', op: 'audit' },
   { href: '/app/admin/tokens.html', text: 'My API tokens' },
