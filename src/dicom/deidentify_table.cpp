@@ -12,7 +12,8 @@ namespace {
 using A = Action;
 using O = Option;
 
-constexpr std::array kTable = {
+// A plain array: std::array's deduction guide folds over every element, past clang's nesting limit.
+constexpr Entry kTable[] = {
     Entry{"AccessionNumber", A::Z, O::none},
     Entry{"AcquisitionComments", A::X, O::descriptors},
     Entry{"AcquisitionContextSequence", A::X, O::structured},
@@ -322,7 +323,7 @@ constexpr std::array kTable = {
 // Kept private attributes: numeric acquisition parameters with no identity
 // (diffusion b-values and directions, mosaic geometry). Everything else
 // private is removed.
-constexpr std::array kSafePrivate = {
+constexpr SafePrivate kSafePrivate[] = {
     SafePrivate{"SIEMENS MR HEADER", 0x0019, 0x0A},  // NumberOfImagesInMosaic (US)
     SafePrivate{"SIEMENS MR HEADER", 0x0019, 0x0B},  // SliceMeasurementDuration (DS)
     SafePrivate{"SIEMENS MR HEADER", 0x0019, 0x0C},  // B_value (IS)

@@ -9,8 +9,13 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
+#include <memory>
+#include <span>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -32,6 +37,22 @@ bool write_file(const std::filesystem::path& path, const std::uint8_t* data, std
   return ok;
 }
 
+// The accepted object as the readers see a stored one: a ByteSource (the
+// store's decrypting source in the server; the input's bytes here).
+class MemorySource final : public ByteSource {
+public:
+  MemorySource(const std::uint8_t* data, std::size_t size) : bytes_(data, data + size) {}
+  std::uint64_t size() const noexcept override { return bytes_.size(); }
+  Result<std::size_t> read_at(std::uint64_t offset, std::span<std::byte> out) override {
+    if (offset >= bytes_.size()) return std::size_t{0};
+    const std::size_t n = std::min<std::size_t>(out.size(), bytes_.size() - offset);
+    std::memcpy(out.data(), bytes_.data() + offset, n);
+    return n;
+  }
+private:
+  std::vector<std::uint8_t> bytes_;
+};
+
 } // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
@@ -40,18 +61,19 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  static const std::filesystem::path file = fuzz::scratch_dir() / "object.dcm";
-  if (!write_file(file, data, size)) std::abort();
+  static const std::filesystem::path path = fuzz::scratch_dir() / "object.dcm";
+  if (!write_file(path, data, size)) std::abort();
 
   dicom::Limits limits;
   limits.max_object_bytes = 4u << 20;
   limits.max_sequence_depth = 16;
-  auto inspected = dicom::inspect_file(file, limits);
+  auto inspected = dicom::inspect_file(path, limits);
   if (!inspected) return 0;
   TRESOR_FUZZ_CHECK(dicom::is_valid_uid(inspected->record.sop_instance_uid));
   TRESOR_FUZZ_CHECK(dicom::is_valid_uid(inspected->record.study_uid));
   TRESOR_FUZZ_CHECK(dicom::is_valid_uid(inspected->record.series_uid));
 
+  const std::shared_ptr<ByteSource> file = std::make_shared<MemorySource>(data, size);
   dicom::JsonOptions jo;
   jo.instance_url = "https://pacs.example/dicom-web/studies/1/series/2/instances/3";
   jo.bulk_threshold = 64;
