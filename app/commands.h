@@ -130,8 +130,8 @@ int cmd_key_rotate(const Global& global, const KeyRotateOptions& options);
 
 // `tresor index sql SQL` (cmd_index.cpp).
 int cmd_index_sql(const Global& global, const std::string& sql);
-// `tresor store cat KEY --out FILE` (cmd_index.cpp).
-int cmd_store_cat(const Global& global, const std::string& key, const std::string& out);
+// `tresor store cat KEY... --out PATH` (cmd_index.cpp).
+int cmd_store_cat(const Global& global, const std::vector<std::string>& keys, const std::string& out);
 int cmd_quarantine_list(const Global& global);
 int cmd_quarantine_release(const Global& global, std::int64_t id);
 int cmd_quarantine_drop(const Global& global, std::int64_t id);

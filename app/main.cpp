@@ -121,11 +121,12 @@ int main(int argc, char** argv) {
   index_sql_cmd->add_option("SQL", index_sql, "e.g. \"SELECT count(*) FROM instance\"")->required();
   CLI::App* store_cmd = app.add_subcommand("store", "Stored objects (encrypted at rest)");
   store_cmd->require_subcommand(1);
-  std::string store_key, store_out;
+  std::vector<std::string> store_keys;
+  std::string store_out;
   CLI::App* store_cat_cmd =
-      store_cmd->add_subcommand("cat", "Write the plaintext of one stored object (by blob key) to a new file, mode 0600 (audited)");
-  store_cat_cmd->add_option("KEY", store_key, "the blob key (64 hex digits, index column blob_key)")->required();
-  store_cat_cmd->add_option("--out", store_out, "the file to create (never overwritten)")->required();
+      store_cmd->add_subcommand("cat", "Write the plaintext of stored objects (by blob key) to new files, mode 0600 (audited)");
+  store_cat_cmd->add_option("KEY", store_keys, "blob keys (64 hex digits, index column blob_key)")->required();
+  store_cat_cmd->add_option("--out", store_out, "one key: the file to create (never overwritten); several: a directory, one file per key")->required();
 
   CLI::App* routes = app.add_subcommand("routes", "Print the HTTP API route table (docs/http-api.md)");
   bool routes_json = false;
@@ -273,7 +274,7 @@ int main(int argc, char** argv) {
   if (import->parsed()) return cmd_import(global, std::vector<std::filesystem::path>(import_paths.begin(), import_paths.end()));
   if (routes->parsed()) return cmd_routes(global, routes_json);
   if (index_sql_cmd->parsed()) return cmd_index_sql(global, index_sql);
-  if (store_cat_cmd->parsed()) return cmd_store_cat(global, store_key, store_out);
+  if (store_cat_cmd->parsed()) return cmd_store_cat(global, store_keys, store_out);
   if (patient_update->parsed()) return cmd_patient_update(global, patient_options);
   if (export_reid->parsed()) return cmd_export_reidentify(global, reid_project, reid_pseudonym);
   if (export_cmd->parsed()) return cmd_export(global, export_options);

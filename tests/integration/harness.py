@@ -274,11 +274,19 @@ class Tresor:
                 raise RuntimeError(f"tresor index sql printed a line that is no row: {line!r}\n{r}") from e
         return rows
 
-    def stored_object(self, key: str, out: Path) -> bool:
-        """Writes the plaintext of stored object `key` to the new file `out`
-        (`tresor store cat`: objects are encrypted at rest). False if the
-        object is missing or does not decrypt."""
-        return self.cli("store", "cat", key, "--out", str(out)).rc == 0
+    def stored_objects(self, keys: list[str], out_dir: Path) -> set[str]:
+        """Writes the plaintext of the stored objects `keys` to out_dir/KEY in one
+        `tresor store cat` (objects are encrypted at rest); returns the keys written
+        (a missing object or one that does not decrypt is left out)."""
+        keys = sorted(set(keys))
+        if not keys:
+            return set()
+        if len(keys) == 1:  # with one key, --out names the file
+            out_dir.mkdir(parents=True, exist_ok=True)
+            ok = self.cli("store", "cat", keys[0], "--out", str(out_dir / keys[0])).rc == 0
+            return set(keys) if ok else set()
+        self.cli("store", "cat", *keys, "--out", str(out_dir), timeout=600)
+        return {k for k in keys if (out_dir / k).is_file()}
 
     @property
     def store_dir(self) -> Path:
