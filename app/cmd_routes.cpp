@@ -21,7 +21,7 @@ int cmd_routes(const Global& global, bool as_json) {
   Instance& inst = **opened;
   security::HttpAuthenticator auth(inst.config(), inst.accounts(), nullptr, inst.clock(), inst.audit());
   http::Router router;
-  http::Deps deps{inst.config(), inst.ingest(), inst.qido(),  inst.retrieve(), inst.index(),
+  http::Deps deps{inst.config(), inst.ingest(), inst.qido(),  inst.retrieve(), inst.deletion(), inst.index(),
                   inst.accounts(), auth,        inst.audit(), inst.clock(),    inst.config().store_dir() / "tmp",
                   {},            {},            inst.config().http.web_root, nullptr};
   http::add_all_routes(router, deps);

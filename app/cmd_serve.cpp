@@ -130,7 +130,7 @@ int cmd_serve(const Global& global) {
   security::HttpAuthenticator http_auth(config, inst.accounts(), jwt.get(), inst.clock(), inst.audit(), login_throttle,
                                         &*devices);
   http::Router router;
-  http::Deps http_deps{config,         inst.ingest(),   inst.qido(),     inst.wado(),     inst.index(),
+  http::Deps http_deps{config,         inst.ingest(),   inst.qido(),     inst.wado(),     inst.deletion(), inst.index(),
                        inst.accounts(), http_auth,      inst.audit(),    inst.clock(),    config.store_dir() / "tmp",
                        [&inst] { return all_findings(inst); },
                        [&failures, &inst] { return failures.blocked(inst.clock().now()); },

@@ -10,27 +10,11 @@ AccessAggregator::AccessAggregator(AuditSink& sink, const Clock& clock, std::chr
                                    std::size_t max_windows, std::size_t max_tracked)
     : sink_(sink), clock_(clock), idle_(std::max(idle, std::chrono::seconds(1))),
       max_windows_(std::max<std::size_t>(max_windows, 1)), max_tracked_(std::max<std::size_t>(max_tracked, 1)) {
-  if (background) {
-    flusher_ = std::thread([this] {
-      std::unique_lock lock(mutex_);
-      while (!stopping_) {
-        stop_cv_.wait_for(lock, std::chrono::seconds(1));
-        if (stopping_) break;
-        lock.unlock();
-        flush_expired();
-        lock.lock();
-      }
-    });
-  }
+  if (background) flusher_.emplace([this] { flush_expired(); });
 }
 
 AccessAggregator::~AccessAggregator() {
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
-  }
-  stop_cv_.notify_all();
-  if (flusher_.joinable()) flusher_.join();
+  flusher_.reset();  // joined: no flush_expired() runs past this line
   flush_all();
 }
 

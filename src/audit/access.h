@@ -24,17 +24,17 @@
 //    as its own access event instead).
 #pragma once
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "audit/audit.h"
+#include "audit/ticker.h"
 #include "core/clock.h"
 
 namespace tresor::audit {
@@ -71,9 +71,7 @@ private:
   const std::size_t max_windows_, max_tracked_;
   std::mutex mutex_;
   std::map<std::string, Window> windows_;
-  std::condition_variable stop_cv_;
-  bool stopping_ = false;
-  std::thread flusher_;
+  std::optional<Ticker> flusher_;  // last member: stopped first (the destructor resets it before flushing)
 };
 
 } // namespace tresor::audit

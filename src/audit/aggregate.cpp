@@ -8,27 +8,11 @@ FailureAggregator::FailureAggregator(AuditSink& sink, const Clock& clock, std::c
                                      std::size_t max_sources, bool background)
     : sink_(sink), clock_(clock), window_(std::max(window, std::chrono::seconds(1))),
       max_sources_(std::max<std::size_t>(max_sources, 1)) {
-  if (background) {
-    flusher_ = std::thread([this] {
-      std::unique_lock lock(mutex_);
-      while (!stopping_) {
-        stop_cv_.wait_for(lock, std::chrono::seconds(1));
-        if (stopping_) break;
-        lock.unlock();
-        flush_expired();
-        lock.lock();
-      }
-    });
-  }
+  if (background) flusher_.emplace([this] { flush_expired(); });
 }
 
 FailureAggregator::~FailureAggregator() {
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
-  }
-  stop_cv_.notify_all();
-  if (flusher_.joinable()) flusher_.join();
+  flusher_.reset();  // joined: no flush_expired() runs past this line
   flush_all();
 }
 

@@ -22,17 +22,17 @@
 //  - thread-safe; record() never throws (AuditSink).
 #pragma once
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include "audit/audit.h"
+#include "audit/ticker.h"
 #include "core/clock.h"
 
 namespace tresor::audit {
@@ -69,9 +69,7 @@ private:
   // Sources in the order their windows opened (start time); an entry whose
   // start differs from windows_[source].start is stale and skipped.
   std::deque<std::pair<std::chrono::system_clock::time_point, std::string>> order_;
-  std::condition_variable stop_cv_;
-  bool stopping_ = false;
-  std::thread flusher_;
+  std::optional<Ticker> flusher_;  // last member: stopped first (the destructor resets it before flushing)
 };
 
 } // namespace tresor::audit

@@ -24,10 +24,6 @@ using nlohmann::json;
 using api::bad;
 using api::json_response;
 
-services::DeletionService deletion_of(const Deps& d) {
-  return services::DeletionService(d.ingest.store(), d.index, d.audit, d.ingest.key_locks());
-}
-
 Response remove(Request& req, const Deps& d, index::DeleteLevel level, const char* param) {
   services::DeleteRequest r;
   r.target.level = level;
@@ -46,8 +42,7 @@ Response remove(Request& req, const Deps& d, index::DeleteLevel level, const cha
     return bad("confirm_patient_name (a string: the patient's name as stored) is required");
   r.reason = b["reason"].get<std::string>();
   r.confirm_patient_name = b["confirm_patient_name"].get<std::string>();
-  auto service = deletion_of(d);
-  auto removed = service.remove(req.principal(), r);
+  auto removed = d.deletion.remove(req.principal(), r);
   if (!removed) return error_response(removed.error());
   json studies = json::array();
   for (const auto& s : removed->studies)
@@ -77,15 +72,13 @@ Response set_hold(Request& req, const Deps& d, bool on) {
       reason = b["reason"].get<std::string>();
     }
   }
-  auto service = deletion_of(d);
-  auto changed = service.set_hold(req.principal(), study, on, reason);
+  auto changed = d.deletion.set_hold(req.principal(), study, on, reason);
   if (!changed) return error_response(changed.error());
   return json_response(200, json{{"study_uid", study}, {"hold", on}, {"changed", *changed}});
 }
 
 Response list_holds(Request& req, const Deps& d) {
-  auto service = deletion_of(d);
-  auto held = service.holds(req.principal());
+  auto held = d.deletion.holds(req.principal());
   if (!held) return error_response(held.error());
   json out = json::array();
   for (const auto& s : *held)

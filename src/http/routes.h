@@ -15,6 +15,7 @@
 #include "core/clock.h"
 #include "http/router.h"
 #include "index/index.h"
+#include "services/deletion.h"
 #include "security/http_auth.h"
 #include "services/services.h"
 
@@ -25,6 +26,7 @@ struct Deps {
   services::IngestService& ingest;
   services::QueryService& query;        // constructed with http.qido_cap
   services::RetrieveService& retrieve;
+  services::DeletionService& deletion;  // the instance's one (shares the ingest's per-key locks)
   index::Index& index;
   AccountRepository& accounts;
   security::HttpAuthenticator& auth;

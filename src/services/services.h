@@ -69,7 +69,6 @@ public:
   // Shared with services::DeletionService (deletion.h): a blob is removed
   // only under its key's lock, so no ingest of the same content interleaves.
   KeyLocks& key_locks() { return key_locks_; }
-  store::BlobStore& store() { return store_; }
 
 private:
   // A checked object, ready to commit: its temp, what it is, its key.

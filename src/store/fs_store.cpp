@@ -24,6 +24,7 @@
 #include "core/space.h"
 #include "crypto/keyring.h"
 #include "store/blob_store.h"
+#include "store/io.h"
 #include "store/sealed_file.h"
 
 namespace tresor::store {
@@ -38,12 +39,8 @@ bool is_valid_key(std::string_view key) noexcept {
 
 namespace {
 
-// A full file system (or quota) is "out of resources" (C-STORE 0xA700, HTTP
-// 503: the sender may retry later); anything else is an I/O error.
-Error io_error(const std::string& what, int err) {
-  return make_error(err == ENOSPC || err == EDQUOT ? Errc::resource_exhausted : Errc::io_error,
-                    what + ": " + std::strerror(err));
-}
+using detail::io_error;
+using detail::write_all;
 
 Status fsync_path(FileSystem& fsys, const fs::path& p, bool directory) {
   int fd = fsys.open(p.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC, 0);
@@ -55,18 +52,6 @@ Status fsync_path(FileSystem& fsys, const fs::path& p, bool directory) {
   return {};
 }
 
-// Writes all of [data, data + size) to fd (short writes and EINTR retried).
-Status write_all(FileSystem& fsys, int fd, const char* data, std::size_t size) {
-  while (size > 0) {
-    ssize_t n = fsys.write(fd, data, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return std::unexpected(io_error("write temp blob", errno));
-    if (n == 0) return std::unexpected(io_error("write temp blob", EIO));
-    data += n;
-    size -= static_cast<std::size_t>(n);
-  }
-  return {};
-}
 
 std::string random_name() {
   static thread_local std::mt19937_64 rng{std::random_device{}()};

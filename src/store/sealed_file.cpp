@@ -10,17 +10,13 @@
 #include <cstring>
 
 #include "crypto/sealed.h"
+#include "store/io.h"
 
 namespace tresor::store::detail {
 namespace fs = std::filesystem;
 namespace sealed = crypto::sealed;
 
 namespace {
-
-Error io_error(const std::string& what, int err) {
-  return make_error(err == ENOSPC || err == EDQUOT ? Errc::resource_exhausted : Errc::io_error,
-                    what + ": " + std::strerror(err));
-}
 
 // Closes the descriptor on scope exit (through the seam).
 struct Fd {
@@ -66,19 +62,7 @@ Status seal_into(FileSystem& fsys, const fs::path& plain, const fs::path& out, c
       return static_cast<std::size_t>(n);
     }
   };
-  auto write = [&](std::span<const std::byte> b) -> Status {
-    const std::byte* p = b.data();
-    std::size_t left = b.size();
-    while (left > 0) {
-      const ssize_t n = fsys.write(ofd, p, left);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return std::unexpected(io_error("write temp blob", errno));
-      if (n == 0) return std::unexpected(io_error("write temp blob", EIO));
-      p += n;
-      left -= static_cast<std::size_t>(n);
-    }
-    return {};
-  };
+  auto write = [&](std::span<const std::byte> b) { return write_all(fsys, ofd, b.data(), b.size()); };
   Status st_seal = sealed::seal(data_key, key, static_cast<std::uint64_t>(st.st_size), *wrapped, read, write);
   if (fsys.close(ofd) != 0 && st_seal) st_seal = std::unexpected(io_error("close temp blob", errno));
   if (!st_seal) fsys.unlink(out.c_str());

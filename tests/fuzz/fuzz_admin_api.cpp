@@ -46,6 +46,7 @@ struct World {
   std::unique_ptr<services::IngestService> ingest;
   std::unique_ptr<services::QueryService> query;
   std::unique_ptr<services::RetrieveService> retrieve;
+  std::unique_ptr<services::DeletionService> deletion;
   std::unique_ptr<security::HttpAuthenticator> auth;
   std::unique_ptr<http::Deps> deps;
   http::Router router;
@@ -64,8 +65,9 @@ struct World {
     ingest = std::make_unique<services::IngestService>(*store, *index, audit, dicom::Limits{});
     query = std::make_unique<services::QueryService>(*index, audit, 100);
     retrieve = std::make_unique<services::RetrieveService>(*index, *store, audit);
+    deletion = std::make_unique<services::DeletionService>(*store, *index, audit, ingest->key_locks());
     auth = std::make_unique<security::HttpAuthenticator>(config, *index, nullptr, clock, audit);
-    deps = std::make_unique<http::Deps>(http::Deps{config, *ingest, *query, *retrieve, *index, *index, *auth, audit,
+    deps = std::make_unique<http::Deps>(http::Deps{config, *ingest, *query, *retrieve, *deletion, *index, *index, *auth, audit,
                                                    clock, dir / "tmp", {}, {}, {}, nullptr});
     http::add_api_routes(router, *deps);
     // A user for the per-user routes (no password: it is never logged in).

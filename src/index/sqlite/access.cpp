@@ -120,6 +120,16 @@ Result<std::optional<Scope>> decode_scope(bool is_null, const std::string& text)
 
 // ---- study labels ----
 
+Result<std::int64_t> study_pk(Connection& c, const std::string& study_uid) {
+  auto st = c.prepare("SELECT id FROM study WHERE study_uid = ?1");
+  if (!st) return std::unexpected(st.error());
+  st->bind(1, study_uid);
+  auto row = st->step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return fail(Errc::not_found, "no such study");
+  return st->int64(0);
+}
+
 Status SqliteIndexImpl::set_study_labels(const std::string& study_uid, const std::vector<std::string>& labels) {
   if (labels.size() > kMaxLabelsPerStudy) return fail(Errc::too_large, "too many labels for one study");
   for (const auto& l : labels)
@@ -130,16 +140,9 @@ Status SqliteIndexImpl::set_study_labels(const std::string& study_uid, const std
   Connection& c = *writer_;
   auto tx = Transaction::begin_immediate(c);
   if (!tx) return std::unexpected(tx.error());
-  std::int64_t study_pk = 0;
-  {
-    auto st = c.prepare("SELECT id FROM study WHERE study_uid = ?1");
-    if (!st) return std::unexpected(st.error());
-    st->bind(1, study_uid);
-    auto row = st->step();
-    if (!row) return std::unexpected(row.error());
-    if (!*row) return fail(Errc::not_found, "no such study");
-    study_pk = st->int64(0);
-  }
+  auto pk = sqlite::study_pk(c, study_uid);
+  if (!pk) return std::unexpected(pk.error());
+  const std::int64_t study_pk = *pk;
   {
     auto st = c.prepare("DELETE FROM study_label WHERE study_pk = ?1");
     if (!st) return std::unexpected(st.error());

@@ -10,6 +10,7 @@
 //    decode_scope() is its inverse and reports anything else as corrupt.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,5 +30,10 @@ Status check_scope(const Scope& scope);
 Result<std::optional<std::string>> encode_scope(const std::optional<Scope>& scope);
 // `is_null` = the column was NULL (every study).
 Result<std::optional<Scope>> decode_scope(bool is_null, const std::string& text);
+
+class Connection;
+// The row id of the study with this UID, on `c` (inside the caller's
+// transaction); not_found if there is none.
+Result<std::int64_t> study_pk(Connection& c, const std::string& study_uid);
 
 } // namespace tresor::index::sqlite

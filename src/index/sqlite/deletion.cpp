@@ -281,16 +281,9 @@ Result<bool> SqliteIndexImpl::set_study_label(const std::string& study_uid, cons
   Connection& c = *writer_;
   auto tx = Transaction::begin_immediate(c);
   if (!tx) return std::unexpected(tx.error());
-  std::int64_t study_pk = 0;
-  {
-    auto st = c.prepare("SELECT id FROM study WHERE study_uid = ?1");
-    if (!st) return std::unexpected(st.error());
-    st->bind(1, study_uid);
-    auto row = st->step();
-    if (!row) return std::unexpected(row.error());
-    if (!*row) return fail(Errc::not_found, "no such study");
-    study_pk = st->int64(0);
-  }
+  auto pk = sqlite::study_pk(c, study_uid);
+  if (!pk) return std::unexpected(pk.error());
+  const std::int64_t study_pk = *pk;
   auto st = c.prepare(present ? "INSERT OR IGNORE INTO study_label (study_pk, label) VALUES (?1, ?2)"
                               : "DELETE FROM study_label WHERE study_pk = ?1 AND label = ?2");
   if (!st) return std::unexpected(st.error());
